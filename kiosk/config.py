@@ -1,0 +1,109 @@
+"""Configuration, layered: defaults -> instance TOML file -> KIOSK_* environment -> overrides.
+
+Every key is documented in ``DEFAULTS`` below and in the README's "Configuration" table;
+the two are kept in step by ``tests/unit/test_config.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# key -> (default, one-line description). Durations are in seconds unless the name says otherwise.
+DEFAULTS: dict[str, tuple[Any, str]] = {
+    "DATABASE_URL": (None, "SQLAlchemy URL; default: SQLite file kiosk.db in the instance folder"),
+    "SECRET_KEY": (None, "Flask secret; default: generated once and kept in the instance folder"),
+    "TIMEZONE": ("Asia/Shanghai", "Local time zone for shifts, rosters and the screens"),
+    "LANGUAGE": ("zh-CN", "Screen language: zh-CN or en"),
+    "NFC_DEVICE": ("usb", "Badge reader: sim, wedge, none, or an nfcpy path (usb, usb:054c:06c3, tty:USB0:pn532, udp:host:port)"),
+    "NFC_DEBOUNCE_SECONDS": (2.0, "The same badge again within this time is a duplicate, not a new tap"),
+    "ROLLCALL_OPENS_MINUTES": (30, "Roll call opens this many minutes before shift start"),
+    "ROLLCALL_CLOSES_MINUTES": (10, "Roll call closes (and is closed automatically) this many minutes after shift start"),
+    "LEADER_EARLY_MINUTES": (10, "§3.1: the duty leader taps at least this many minutes before shift start"),
+    "GATEWAY_SECRETS": ("", "Sensor gateways: comma-separated id=secret pairs allowed to post events"),
+    "GATEWAY_SILENT_SECONDS": (10.0, "A gateway not heard from for this long makes all its points unknown"),
+    "LOG_LEVEL": ("INFO", "Logging level for the kiosk process"),
+}
+
+ENV_PREFIX = "KIOSK_"
+
+
+@dataclass(frozen=True)
+class InstancePaths:
+    """Where an instance keeps its files."""
+
+    root: Path
+
+    @property
+    def toml(self) -> Path:
+        return self.root / "kiosk.toml"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "kiosk.db"
+
+    @property
+    def secret(self) -> Path:
+        return self.root / "secret_key"
+
+
+def _coerce(default: Any, raw: str) -> Any:
+    """Turn an environment string into the type of the default."""
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def load_config(instance: str | os.PathLike[str] | None = None,
+                overrides: dict[str, Any] | None = None,
+                environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the effective configuration for one instance folder."""
+    environ = os.environ if environ is None else environ
+    root = Path(instance or environ.get("KIOSK_INSTANCE") or "instance").resolve()
+    paths = InstancePaths(root)
+    cfg: dict[str, Any] = {key: default for key, (default, _doc) in DEFAULTS.items()}
+
+    if paths.toml.exists():
+        with paths.toml.open("rb") as fh:
+            data = tomllib.load(fh)
+        for key, value in data.items():
+            ukey = key.upper()
+            if ukey not in DEFAULTS:
+                raise ValueError(f"{paths.toml}: unknown setting {key!r}; known: {', '.join(sorted(DEFAULTS))}")
+            cfg[ukey] = value
+
+    for key, (default, _doc) in DEFAULTS.items():
+        raw = environ.get(ENV_PREFIX + key)
+        if raw is not None:
+            try:
+                cfg[key] = _coerce(default, raw)
+            except ValueError as exc:
+                raise ValueError(f"{ENV_PREFIX}{key}={raw!r}: {exc}") from None
+
+    cfg.update(overrides or {})
+    cfg["INSTANCE_PATH"] = str(root)
+    if not cfg["DATABASE_URL"]:
+        cfg["DATABASE_URL"] = f"sqlite:///{paths.database}"
+    if cfg["LANGUAGE"] not in ("zh-CN", "en"):
+        raise ValueError(f"LANGUAGE must be zh-CN or en, not {cfg['LANGUAGE']!r}")
+    return cfg
+
+
+def ensure_secret_key(cfg: dict[str, Any]) -> str:
+    """Return the configured secret, or create one in the instance folder and keep it."""
+    if cfg.get("SECRET_KEY"):
+        return str(cfg["SECRET_KEY"])
+    paths = InstancePaths(Path(cfg["INSTANCE_PATH"]))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if not paths.secret.exists():
+        fd = os.open(paths.secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(os.urandom(32).hex())
+    return paths.secret.read_text().strip()

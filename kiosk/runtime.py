@@ -1,0 +1,86 @@
+"""What a running kiosk process does beside serving pages: the badge reader and the timers.
+
+Started by ``kiosk serve`` / ``kiosk demo`` (in the server's worker process), never by ``create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from flask import Flask
+
+from kiosk.devices.base import BadgeRead, ReaderHealth
+from kiosk.services import rollcall
+from kiosk.services.errors import ServiceError
+from kiosk.web import services
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Owns the reader and the timer thread of one server process."""
+
+    def __init__(self, app: Flask, reader_id: str = "kiosk", tick_seconds: float = 1.0) -> None:
+        self.app = app
+        self.ctx = services(app)
+        self.reader_id = reader_id
+        self.tick_seconds = tick_seconds
+        self.reader: Any = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Open the configured reader and start the timers."""
+        from kiosk.devices.registry import open_reader
+
+        cfg = self.app.config
+        self.reader = open_reader(cfg["NFC_DEVICE"], reader_id=self.reader_id,
+                                  debounce=float(cfg["NFC_DEBOUNCE_SECONDS"]))
+        self.app.extensions["kiosk.reader"] = self.reader
+        self.ctx.reader_health[self.reader_id] = {"state": self.reader.health.value, "message": ""}
+        self.reader.start(self._on_tap, self._on_health)
+        self._ticker = threading.Thread(target=self._tick_loop, name="kiosk-timers", daemon=True)
+        self._ticker.start()
+        logger.info("reader %s (%s) and timers started", self.reader_id, cfg["NFC_DEVICE"])
+
+    def stop(self) -> None:
+        """Stop the timers and release the reader."""
+        self._stop.set()
+        if self.reader is not None:
+            self.reader.stop()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+
+    def _on_tap(self, read: BadgeRead) -> None:
+        try:
+            rollcall.record_tap(self.ctx, read.uid, read.reader_id, at=read.at)
+        except ServiceError as exc:
+            logger.error("tap at %s not recorded: %s", read.reader_id, exc.message)
+        except Exception:  # a reader thread must survive any one bad tap
+            logger.exception("tap at %s failed", read.reader_id)
+            self.ctx.publish("tap_failed", {"ok": False, "error": "internal_error", "reader_id": read.reader_id,
+                                            "message": "The tap was not recorded. Please tap again."})
+
+    def _on_health(self, state: ReaderHealth, message: str) -> None:
+        self.ctx.reader_health[self.reader_id] = {"state": state.value, "message": message}
+        logger.log(logging.INFO if state is ReaderHealth.CONNECTED else logging.WARNING,
+                   "reader %s is %s: %s", self.reader_id, state.value, message)
+        self.ctx.publish("reader_health_changed", {"reader_id": self.reader_id, "state": state.value,
+                                                   "message": message})
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("timer tick failed; will try again")
+
+    def tick(self) -> None:
+        """One round of timers: close roll calls at window end, end idle leader sessions."""
+        rollcall.tick(self.ctx)
+        now = self.ctx.now()
+        for kiosk_id, sess in list(self.ctx.leader_sessions.items()):
+            if sess.expires_at <= now:
+                rollcall.end_leader_session(self.ctx, kiosk_id)

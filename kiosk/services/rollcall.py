@@ -1,0 +1,454 @@
+"""Roll call as a capability: load facts, ask the rules, save, then publish to the screens.
+
+The tap path is the hot path of the floor (every operator, every shift) and is written with
+SQLAlchemy Core: a handful of indexed selects and two inserts in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from kiosk.domain import rollcall as rules
+from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
+from kiosk.domain.shifts import ShiftDef, ShiftOccurrence, occurrence, occurrences_around, parse_hhmm
+from kiosk.services.context import LeaderSession, ServiceContext
+from kiosk.services.errors import NotFound, NotPermitted, ServiceError, StorageUnavailable
+from kiosk.store.eventlog import log_event
+from kiosk.store.models import (AttendanceRecord, Badge, DailyQuestion, Notice, RollCall, RosterEntry, Shift,
+                                Staff)
+
+logger = logging.getLogger(__name__)
+
+_staff, _badges, _shifts = Staff.__table__, Badge.__table__, Shift.__table__
+_roster, _rollcalls, _att = RosterEntry.__table__, RollCall.__table__, AttendanceRecord.__table__
+_notices, _questions = Notice.__table__, DailyQuestion.__table__
+
+LEADER_ROLES = ("leader", "supervisor", "admin")
+LEADER_IDLE = timedelta(seconds=60)
+
+
+def load_shifts(conn: Connection) -> list[ShiftDef]:
+    """All shift definitions."""
+    rows = conn.execute(_SHIFTS).all()
+    return [ShiftDef(r.code, r.name, parse_hhmm(r.start), parse_hhmm(r.end)) for r in rows]
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with a Z, as every payload carries times."""
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _rollcall_row(conn: Connection, occ: ShiftOccurrence, create: bool) -> Any:
+    """The roll call row of an occurrence, created on first need."""
+    where = and_(_rollcalls.c.day == occ.day, _rollcalls.c.shift_code == occ.shift.code)
+    row = conn.execute(select(_rollcalls).where(where)).first()
+    if row is None and create:
+        conn.execute(insert(_rollcalls).values(day=occ.day, shift_code=occ.shift.code))
+        row = conn.execute(select(_rollcalls).where(where)).first()
+    return row
+
+
+def current(ctx: ServiceContext, conn: Connection) -> tuple[ShiftOccurrence | None, bool]:
+    """The occurrence whose roll call is open, else the next; and whether it is open."""
+    return rules.current_or_next(load_shifts(conn), ctx.now(), ctx.rollcall_policy, ctx.tz)
+
+
+# Prebuilt statements for the tap path: built and cache-keyed once, not per tap.
+_SHIFTS = select(_shifts.c.code, _shifts.c.name, _shifts.c.start, _shifts.c.end)
+_rc_for_tap = _rollcalls.alias("rc")
+_TAP_FACTS = (
+    select(_badges.c.status, _staff.c.id, _staff.c.employee_no, _staff.c.name, _staff.c.role, _staff.c.active,
+           _roster.c.seat_id, _roster.c.duty, _rc_for_tap.c.id.label("rc_id"),
+           _rc_for_tap.c.closed_at.label("rc_closed_at"), _att.c.status.label("mark"))
+    .select_from(_badges)
+    .join(_staff, _staff.c.id == _badges.c.staff_id)
+    .outerjoin(_roster, and_(_roster.c.staff_id == _staff.c.id, _roster.c.day == bindparam("day"),
+                             _roster.c.shift_code == bindparam("shift")))
+    .outerjoin(_rc_for_tap, and_(_rc_for_tap.c.day == bindparam("day"), _rc_for_tap.c.shift_code == bindparam("shift")))
+    .outerjoin(_att, and_(_att.c.rollcall_id == _rc_for_tap.c.id, _att.c.staff_id == _staff.c.id))
+    .where(_badges.c.uid == bindparam("uid"))
+)
+_BADGE_ONLY = (select(_badges.c.status, _staff.c.id, _staff.c.employee_no, _staff.c.name, _staff.c.role,
+                      _staff.c.active)
+               .join(_staff, _staff.c.id == _badges.c.staff_id).where(_badges.c.uid == bindparam("uid")))
+_OTHER_SHIFT = select(_roster.c.shift_code).where(_roster.c.staff_id == bindparam("staff_id"),
+                                                  _roster.c.day == bindparam("day"))
+_INSERT_MARK = insert(_att)
+
+
+def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
+               at: datetime | None = None) -> dict[str, Any]:
+    """Record one roll call tap and return what the screen shows; publish it after the commit.
+
+    ``at`` is when the reader saw the badge (default: now). A database that refuses the write raises
+    StorageUnavailable: the tap is then NOT accepted.
+    """
+    now = at or ctx.now()
+    try:
+        uid = normalize_uid(raw_uid)
+    except InvalidBadgeUid as exc:
+        raise ServiceError("invalid_uid", str(exc)) from None
+    policy = ctx.rollcall_policy
+    try:
+        with ctx.engine.begin() as conn:
+            shifts = [ShiftDef(r.code, r.name, parse_hhmm(r.start), parse_hhmm(r.end)) for r in conn.execute(_SHIFTS)]
+            occ, _open = rules.current_or_next(shifts, now, policy, ctx.tz)
+            # One indexed lookup gives the badge, its holder, their roster line and mark for this occurrence.
+            if occ is not None:
+                row = conn.execute(_TAP_FACTS, {"uid": uid, "day": occ.day, "shift": occ.shift.code}).first()
+            else:
+                row = conn.execute(_BADGE_ONLY, {"uid": uid}).first()
+            badge = staff_id = None
+            roster: dict[str, rules.RosterLine] = {}
+            answered: set[str] = set()
+            other_shift = None
+            closed = False
+            rc_id = None
+            if row is not None:
+                staff_id = row.id
+                badge = rules.BadgeFacts(uid, row.status,
+                                         rules.StaffFacts(row.employee_no, row.name, row.role, bool(row.active)))
+            if row is not None and occ is not None:
+                if row.duty is not None:
+                    roster[row.employee_no] = rules.RosterLine(row.employee_no, row.name, row.seat_id, row.duty)
+                    rc_id, closed = row.rc_id, row.rc_closed_at is not None
+                    if row.mark in ("present", "late"):
+                        answered.add(row.employee_no)
+                else:
+                    other = conn.execute(_OTHER_SHIFT, {"staff_id": staff_id, "day": occ.day}).first()
+                    other_shift = other.shift_code if other else None
+            decision = rules.decide_tap(badge, occ, roster, answered, now, policy, other_shift)
+            if closed and decision.outcome.accepted:
+                # The leader closed roll call early: a later tap is outside the window.
+                decision = rules.TapDecision(rules.Outcome.OUTSIDE_WINDOW, decision.employee_no, decision.name,
+                                             decision.seat, decision.duty, detail={"closed": "1"})
+            if decision.outcome.accepted:
+                if rc_id is None:
+                    rc_id = _rollcall_row(conn, occ, create=True).id
+                conn.execute(_INSERT_MARK, {"rollcall_id": rc_id, "staff_id": staff_id,
+                                            "status": decision.outcome.value, "at": now,
+                                            "leader_late": decision.leader_late, "manual": False})
+            log_event(conn, at=now, kind="rollcall_tap", actor=f"reader:{reader_id}", subject=uid,
+                      outcome=decision.outcome.value, rule=decision.rule,
+                      reason=_reason(decision),
+                      data={"employee_no": decision.employee_no,
+                            "shift": occ.shift.code if occ else None,
+                            "day": occ.day.isoformat() if occ else None,
+                            "leader_late": decision.leader_late})
+    except IntegrityError:
+        # The same badge raced itself (two readers at once): the first one counted.
+        logger.info("tap %s raced an earlier tap; reporting duplicate", masked_uid(uid))
+        return record_tap(ctx, uid, reader_id, at)
+    except OperationalError as exc:
+        logger.error("tap %s not recorded: database refused the write: %s", masked_uid(uid), exc.orig)
+        payload = {"ok": False, "error": "storage_unavailable", "uid_tail": masked_uid(uid), "reader_id": reader_id,
+                   "message": "The tap was not recorded: the database is unavailable. Tell the duty leader."}
+        ctx.publish("tap_failed", payload)
+        raise StorageUnavailable("storage_unavailable", payload["message"]) from None
+
+    payload = {
+        "ok": True,
+        "outcome": decision.outcome.value,
+        "accepted": decision.outcome.accepted,
+        "employee_no": decision.employee_no,
+        "name": decision.name,
+        "seat": decision.seat,
+        "duty": decision.duty,
+        "leader_late": decision.leader_late,
+        "detail": decision.detail,
+        "rule": decision.rule,
+        "at": _iso(now),
+        "reader_id": reader_id,
+        "uid_tail": masked_uid(uid),
+        "shift": occ.shift.code if occ else None,
+    }
+    logger.info("tap %s at %s: %s", masked_uid(uid), reader_id, decision.outcome.value)
+    ctx.publish("tap_recorded", payload)
+    if (badge is not None and badge.status == "active" and badge.holder.active
+            and (badge.holder.role in LEADER_ROLES or decision.duty == "leader")):
+        _open_leader_session(ctx, reader_id, badge.holder, now)
+    return payload
+
+
+def _reason(decision: rules.TapDecision) -> str:
+    if decision.outcome is rules.Outcome.NOT_ON_ROSTER and decision.detail.get("on_shift"):
+        return f"rostered on shift {decision.detail['on_shift']}"
+    if decision.leader_late:
+        return "duty leader tapped less than the required time before shift start"
+    return ""
+
+
+def _open_leader_session(ctx: ServiceContext, kiosk_id: str, who: rules.StaffFacts, now: datetime) -> None:
+    with ctx.lock:
+        ctx.leader_sessions[kiosk_id] = LeaderSession(who.employee_no, who.name, who.role, now + LEADER_IDLE)
+    ctx.publish("leader_session_started", {"kiosk": kiosk_id, "employee_no": who.employee_no, "name": who.name,
+                                           "expires_at": _iso(now + LEADER_IDLE)})
+
+
+def require_leader(ctx: ServiceContext, kiosk_id: str) -> LeaderSession:
+    """The leader identified at this kiosk, refreshed; else NotPermitted asking for a badge tap."""
+    now = ctx.now()
+    with ctx.lock:
+        sess = ctx.leader_sessions.get(kiosk_id)
+        if sess is None or sess.expires_at <= now:
+            ctx.leader_sessions.pop(kiosk_id, None)
+            raise NotPermitted("leader_required", "Only a shift leader can do this: tap your leader badge first.")
+        sess.expires_at = now + LEADER_IDLE
+        return sess
+
+
+def end_leader_session(ctx: ServiceContext, kiosk_id: str) -> None:
+    """End the leader's session at this kiosk (button or idle)."""
+    with ctx.lock:
+        ctx.leader_sessions.pop(kiosk_id, None)
+    ctx.publish("leader_session_ended", {"kiosk": kiosk_id})
+
+
+def _leader_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None:
+    sess = ctx.leader_sessions.get(kiosk_id)
+    if sess is None or sess.expires_at <= ctx.now():
+        return None
+    return {"kiosk": kiosk_id, "employee_no": sess.employee_no, "name": sess.name, "expires_at": _iso(sess.expires_at)}
+
+
+def board(ctx: ServiceContext, kiosk_id: str = "kiosk") -> dict[str, Any]:
+    """The full roll call board: sent on every (re)connect so a screen is never stale."""
+    now = ctx.now()
+    policy = ctx.rollcall_policy
+    with ctx.engine.connect() as conn:
+        occ, is_open = current(ctx, conn)
+        rows: list[dict[str, Any]] = []
+        closed = None
+        question = None
+        if occ is not None:
+            rc = _rollcall_row(conn, occ, create=False)
+            marks = {}
+            if rc is not None:
+                closed = {"at": _iso(rc.closed_at), "by": rc.closed_by} if rc.closed_at else None
+                for m in conn.execute(select(_att).where(_att.c.rollcall_id == rc.id)):
+                    marks[m.staff_id] = m
+                q = conn.execute(select(_questions, _staff.c.name, _staff.c.employee_no)
+                                 .join(_staff, _staff.c.id == _questions.c.staff_id)
+                                 .where(_questions.c.rollcall_id == rc.id)
+                                 .order_by(_questions.c.id.desc())).first()
+                if q is not None:
+                    question = {"id": q.id, "employee_no": q.employee_no, "name": q.name, "question": q.question,
+                                "answered_well": q.answered_well}
+            roster = conn.execute(
+                select(_staff.c.id, _staff.c.employee_no, _staff.c.name, _roster.c.seat_id, _roster.c.duty)
+                .join(_staff, _staff.c.id == _roster.c.staff_id)
+                .where(_roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code)
+                .order_by(_roster.c.duty.asc(), _roster.c.seat_id, _staff.c.employee_no)).all()
+            for r in roster:
+                m = marks.get(r.id)
+                rows.append({"employee_no": r.employee_no, "name": r.name, "seat": r.seat_id, "duty": r.duty,
+                             "status": m.status if m else ("absent" if closed else "pending"),
+                             "at": _iso(m.at) if m else None, "manual": bool(m.manual) if m else False,
+                             "note": m.note if m else None, "leader_late": bool(m.leader_late) if m else False})
+        local_today = now.astimezone(ctx.tz).date()
+        notices = [{"id": n.id, "title": n.title, "body": n.body, "has_question": bool(n.question)}
+                   for n in conn.execute(select(_notices).where(_notices.c.valid_from <= local_today,
+                                                                _notices.c.valid_until >= local_today)
+                                         .order_by(_notices.c.id))]
+    opens, closes = rules.window(occ, policy) if occ else (None, None)
+    counts = {"expected": len(rows)}
+    for status in ("present", "late", "absent", "excused", "pending"):
+        counts[status] = sum(1 for r in rows if r["status"] == status)
+    return {
+        "now": _iso(now),
+        "timezone": ctx.config["TIMEZONE"],
+        "language": ctx.config["LANGUAGE"],
+        "shift": None if occ is None else {
+            "code": occ.shift.code, "name": occ.shift.name, "day": occ.day.isoformat(),
+            "starts_at": _iso(occ.starts_at), "ends_at": _iso(occ.ends_at)},
+        "window": None if occ is None else {"opens_at": _iso(opens), "closes_at": _iso(closes), "open": is_open},
+        "closed": closed,
+        "rows": rows,
+        "counts": counts,
+        "notices": notices,
+        "question": question,
+        "leader": _leader_payload(ctx, kiosk_id),
+        "readers": ctx.reader_health,
+    }
+
+
+def _occ_for_action(ctx: ServiceContext, conn: Connection) -> tuple[ShiftOccurrence, Any]:
+    occ, is_open = current(ctx, conn)
+    if occ is None or not is_open:
+        raise ServiceError("rollcall_not_open", "No roll call is open now.")
+    rc = _rollcall_row(conn, occ, create=True)
+    if rc.closed_at is not None:
+        raise ServiceError("rollcall_closed", "This roll call is already closed.")
+    return occ, rc
+
+
+def _rostered_staff(conn: Connection, occ: ShiftOccurrence, employee_no: str) -> Any:
+    row = conn.execute(select(_staff.c.id, _staff.c.name, _roster.c.duty).join(_roster, _roster.c.staff_id == _staff.c.id)
+                       .where(_staff.c.employee_no == employee_no, _roster.c.day == occ.day,
+                              _roster.c.shift_code == occ.shift.code)).first()
+    if row is None:
+        raise NotFound("not_on_roster", f"{employee_no} is not on the roster of shift {occ.shift.code}.")
+    return row
+
+
+def mark_by_hand(ctx: ServiceContext, kiosk_id: str, employee_no: str, status: str, note: str) -> dict[str, Any]:
+    """A leader marks someone present (forgotten badge) or excused (leave, sick), with a reason, recorded as manual."""
+    leader = require_leader(ctx, kiosk_id)
+    note = (note or "").strip()
+    if status not in ("present", "excused"):
+        raise ServiceError("bad_status", "Mark a person present or excused.")
+    if not note:
+        raise ServiceError("reason_required", "Give a reason (forgotten badge, leave, sick…).")
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        occ, rc = _occ_for_action(ctx, conn)
+        person = _rostered_staff(conn, occ, employee_no)
+        if status == "present" and now > occ.starts_at:
+            status = "late"
+        existing = conn.execute(select(_att.c.id, _att.c.status).where(
+            _att.c.rollcall_id == rc.id, _att.c.staff_id == person.id)).first()
+        if existing is not None and existing.status in ("present", "late"):
+            raise ServiceError("already_present", f"{person.name} is already marked {existing.status}.")
+        values = dict(status=status, at=now, manual=True, marked_by=leader.employee_no, note=note[:200])
+        if existing is None:
+            conn.execute(insert(_att).values(rollcall_id=rc.id, staff_id=person.id, **values))
+        else:
+            conn.execute(update(_att).where(_att.c.id == existing.id).values(**values))
+        log_event(conn, at=now, kind="rollcall_marked", actor=leader.employee_no, subject=employee_no,
+                  outcome=status, reason=note, rule="§3.4", data={"shift": occ.shift.code, "day": occ.day.isoformat()})
+    payload = {"employee_no": employee_no, "name": person.name, "status": status, "manual": True,
+               "note": note, "by": leader.employee_no, "at": _iso(now)}
+    ctx.publish("attendance_marked", payload)
+    return payload
+
+
+def close_rollcall(ctx: ServiceContext, by: str, occ_key: tuple[date, str] | None = None) -> dict[str, Any]:
+    """Close a roll call and write the attendance record (§3.4): absentees listed for the leader."""
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        if occ_key is None:
+            occ, rc = _occ_for_action(ctx, conn)
+        else:
+            shifts = {s.code: s for s in load_shifts(conn)}
+            occ = occurrence(shifts[occ_key[1]], occ_key[0], ctx.tz)
+            rc = _rollcall_row(conn, occ, create=True)
+            if rc.closed_at is not None:
+                return {"already": True}
+        roster = conn.execute(select(_staff.c.id, _staff.c.employee_no, _staff.c.name, _roster.c.seat_id,
+                                     _roster.c.duty).join(_staff, _staff.c.id == _roster.c.staff_id)
+                              .where(_roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code)).all()
+        marks = {m.staff_id: m for m in conn.execute(select(_att).where(_att.c.rollcall_id == rc.id))}
+        by_no = {r.employee_no: r for r in roster}
+        lines = [rules.RosterLine(r.employee_no, r.name, r.seat_id, r.duty) for r in roster]
+        tapped = {r.employee_no: rules.Attendance(marks[r.id].status) for r in roster
+                  if r.id in marks and marks[r.id].status in ("present", "late")}
+        excused = {r.employee_no: marks[r.id].note or "" for r in roster
+                   if r.id in marks and marks[r.id].status == "excused"}
+        record = rules.close(lines, tapped, excused)
+        absentees = []
+        for line in record:
+            if line.status is rules.Attendance.ABSENT:
+                person = by_no[line.employee_no]
+                conn.execute(insert(_att).values(rollcall_id=rc.id, staff_id=person.id, status="absent", at=None))
+                absentees.append({"employee_no": person.employee_no, "name": person.name, "seat": person.seat_id})
+        result = conn.execute(update(_rollcalls).where(_rollcalls.c.id == rc.id, _rollcalls.c.closed_at.is_(None))
+                              .values(closed_at=now, closed_by=by))
+        if result.rowcount != 1:
+            raise ServiceError("rollcall_closed", "This roll call is already closed.")
+        summary = {s.value: sum(1 for l in record if l.status is s) for s in rules.Attendance}
+        log_event(conn, at=now, kind="rollcall_closed", actor=by, subject=f"{occ.day.isoformat()}/{occ.shift.code}",
+                  outcome="closed", rule="§3.4", data={"summary": summary,
+                                                        "absent": [a["employee_no"] for a in absentees]})
+    payload = {"shift": occ.shift.code, "day": occ.day.isoformat(), "by": by, "at": _iso(now),
+               "summary": summary, "absentees": absentees}
+    logger.info("roll call %s/%s closed by %s: %s", occ.day, occ.shift.code, by, summary)
+    ctx.publish("rollcall_closed", payload)
+    return payload
+
+
+def close_leader(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any]:
+    """The identified leader closes the open roll call."""
+    leader = require_leader(ctx, kiosk_id)
+    return close_rollcall(ctx, leader.employee_no)
+
+
+def tick(ctx: ServiceContext) -> list[dict[str, Any]]:
+    """Close automatically every roll call whose window ended in the last day and which has a roster."""
+    now = ctx.now()
+    policy = ctx.rollcall_policy
+    closed = []
+    with ctx.engine.connect() as conn:
+        shifts = load_shifts(conn)
+        due = []
+        for occ in occurrences_around(shifts, now, ctx.tz):
+            _opens, closes = rules.window(occ, policy)
+            if closes <= now and now - closes < timedelta(days=1):
+                rc = _rollcall_row(conn, occ, create=False)
+                if rc is not None and rc.closed_at is not None:
+                    continue
+                has_roster = conn.execute(select(func.count()).select_from(_roster).where(
+                    _roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code)).scalar_one()
+                if has_roster:
+                    due.append(occ.key)
+    for key in due:
+        closed.append(close_rollcall(ctx, "auto", key))
+    return closed
+
+
+def pick_question(ctx: ServiceContext, kiosk_id: str, rng: random.Random | None = None) -> dict[str, Any]:
+    """§3.5: pick a present operator at random and show a question from today's notices."""
+    leader = require_leader(ctx, kiosk_id)
+    rng = rng or random.Random()
+    now = ctx.now()
+    today = now.astimezone(ctx.tz).date()
+    with ctx.engine.begin() as conn:
+        occ, rc = _occ_for_action(ctx, conn)
+        present = conn.execute(select(_staff.c.id, _staff.c.employee_no, _staff.c.name)
+                               .join(_att, _att.c.staff_id == _staff.c.id)
+                               .join(_roster, and_(_roster.c.staff_id == _staff.c.id, _roster.c.day == occ.day,
+                                                   _roster.c.shift_code == occ.shift.code))
+                               .where(_att.c.rollcall_id == rc.id, _att.c.status.in_(("present", "late")),
+                                      _roster.c.duty == "operator")).all()
+        chosen_no = rules.pick_for_question([p.employee_no for p in present], rng)
+        if chosen_no is None:
+            raise ServiceError("nobody_present", "Nobody is present yet to ask.")
+        notices = conn.execute(select(_notices).where(_notices.c.valid_from <= today, _notices.c.valid_until >= today,
+                                                      _notices.c.question.is_not(None))).all()
+        if not notices:
+            raise ServiceError("no_question", "None of today's notices has a question attached.")
+        notice = rng.choice(notices)
+        person = next(p for p in present if p.employee_no == chosen_no)
+        qid = conn.execute(insert(_questions).values(rollcall_id=rc.id, staff_id=person.id, notice_id=notice.id,
+                                                     question=notice.question, asked_by=leader.employee_no,
+                                                     asked_at=now)).inserted_primary_key[0]
+        log_event(conn, at=now, kind="daily_question_asked", actor=leader.employee_no, subject=chosen_no,
+                  rule="§3.5", data={"notice": notice.id})
+    payload = {"id": qid, "employee_no": chosen_no, "name": person.name, "question": notice.question,
+               "answered_well": None}
+    ctx.publish("question_asked", payload)
+    return payload
+
+
+def record_answer(ctx: ServiceContext, kiosk_id: str, question_id: int, answered_well: bool) -> dict[str, Any]:
+    """§3.5: the leader records whether the question was answered well."""
+    leader = require_leader(ctx, kiosk_id)
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        q = conn.execute(select(_questions, _staff.c.employee_no, _staff.c.name)
+                         .join(_staff, _staff.c.id == _questions.c.staff_id)
+                         .where(_questions.c.id == question_id)).first()
+        if q is None:
+            raise NotFound("no_such_question", f"Question {question_id} does not exist.")
+        conn.execute(update(_questions).where(_questions.c.id == question_id).values(answered_well=bool(answered_well)))
+        log_event(conn, at=now, kind="daily_question_answered", actor=leader.employee_no, subject=q.employee_no,
+                  outcome="well" if answered_well else "not_well", rule="§3.5")
+    payload = {"id": question_id, "employee_no": q.employee_no, "name": q.name, "question": q.question,
+               "answered_well": bool(answered_well)}
+    ctx.publish("question_answered", payload)
+    return payload

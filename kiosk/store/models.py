@@ -1,0 +1,201 @@
+"""SQLAlchemy models: the floor's data, kept portable between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+                        UniqueConstraint, text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC; hand back aware UTC datetimes on every engine."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        # SQLite keeps text; drop tzinfo there so ordering by text stays correct.
+        return value.replace(tzinfo=None) if getattr(dialect, "name", "") == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names, so migrations are reproducible."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+ROLES = ("operator", "leader", "supervisor", "security", "admin")
+BADGE_STATUSES = ("active", "lost", "revoked", "returned")
+DUTIES = ("leader", "operator")
+
+
+class Staff(Base):
+    """A person on the floor, known by employee number (工号)."""
+
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employee_no: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16), default="operator")
+    post_level: Mapped[str] = mapped_column(String(32), default="")
+    skill_grade: Mapped[str] = mapped_column(String(32), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Badge(Base):
+    """A badge UID (normalised hex); a person holds several over time, one active at a time."""
+
+    __tablename__ = "badges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    revoked_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    __table_args__ = (
+        Index("uq_badges_one_active_per_staff", "staff_id", unique=True,
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    )
+
+
+class Shift(Base):
+    """A shift definition; ``end`` at or before ``start`` means it ends the next day."""
+
+    __tablename__ = "shifts"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    start: Mapped[str] = mapped_column(String(5))  # HH:MM local
+    end: Mapped[str] = mapped_column(String(5))
+
+
+class Zone(Base):
+    """A zone of the floor (区)."""
+
+    __tablename__ = "zones"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class Seat(Base):
+    """A seat (坐席) with plan coordinates for the floor map."""
+
+    __tablename__ = "seats"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"))
+    x: Mapped[float] = mapped_column()
+    y: Mapped[float] = mapped_column()
+
+
+class RosterEntry(Base):
+    """Who works which shift on which date, at which seat, with which duty."""
+
+    __tablename__ = "roster"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    shift_code: Mapped[str] = mapped_column(ForeignKey("shifts.code"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    seat_id: Mapped[str | None] = mapped_column(ForeignKey("seats.id"), nullable=True)
+    duty: Mapped[str] = mapped_column(String(16), default="operator")
+    __table_args__ = (
+        UniqueConstraint("day", "shift_code", "staff_id", name="uq_roster_day_shift_staff"),
+        Index("ix_roster_staff_day", "staff_id", "day"),
+    )
+
+
+class Notice(Base):
+    """A business reminder shown at roll call (§3.4), optionally with a daily question (§3.5)."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    question: Mapped[str | None] = mapped_column(Text, nullable=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+
+
+class RollCall(Base):
+    """One roll call per shift occurrence; closed once, by a leader or at window end."""
+
+    __tablename__ = "rollcalls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    shift_code: Mapped[str] = mapped_column(ForeignKey("shifts.code"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # employee_no or "auto"
+    __table_args__ = (UniqueConstraint("day", "shift_code", name="uq_rollcalls_day_shift"),)
+
+
+class AttendanceRecord(Base):
+    """A person's mark in one roll call: tapped, marked by hand, or written at close."""
+
+    __tablename__ = "attendance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rollcall_id: Mapped[int] = mapped_column(ForeignKey("rollcalls.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    status: Mapped[str] = mapped_column(String(16))  # present | late | absent | excused
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    marked_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    leader_late: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (UniqueConstraint("rollcall_id", "staff_id", name="uq_attendance_rollcall_staff"),)
+
+
+class DailyQuestion(Base):
+    """§3.5: the question put to one present operator, and how it was answered."""
+
+    __tablename__ = "daily_questions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rollcall_id: Mapped[int] = mapped_column(ForeignKey("rollcalls.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), nullable=True)
+    question: Mapped[str] = mapped_column(Text)
+    answered_well: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    asked_by: Mapped[str] = mapped_column(String(32))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """The event log: every decision and change, in order, with the floor rule it concerns."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(48))  # rollcall_tap, rollcall_closed, import_applied, ...
+    actor: Mapped[str] = mapped_column(String(64), default="")  # employee_no, reader:<id>, gateway:<id>, cli
+    subject: Mapped[str] = mapped_column(String(64), default="")  # badge uid, door, seat, shift occurrence
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    rule: Mapped[str] = mapped_column(String(16), default="")
+    data: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
+    __table_args__ = (Index("ix_events_kind_at", "kind", "at"), Index("ix_events_at", "at"))
+
+
+def utcnow() -> datetime:
+    """The current instant, aware, UTC."""
+    return datetime.now(timezone.utc)

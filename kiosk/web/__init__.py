@@ -1,0 +1,59 @@
+"""The kiosk web application: app factory, Socket.IO, blueprints.
+
+Device threads are never started here: the command that runs the server starts them,
+so tests and CLI commands never open a device.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from kiosk.config import ensure_secret_key, load_config
+from kiosk.services.context import ServiceContext
+from kiosk.store.db import check_schema, make_engine, make_sessionmaker
+
+logger = logging.getLogger(__name__)
+
+socketio = SocketIO()
+
+KIOSK_NS = "/kiosk"
+
+
+def create_app(test_config: dict[str, Any] | None = None, instance: str | None = None,
+               ctx: ServiceContext | None = None) -> Flask:
+    """Build the app for one instance folder; refuse to start on an out-of-date schema."""
+    cfg = load_config(instance, overrides=test_config)
+    app = Flask(__name__, instance_path=cfg["INSTANCE_PATH"])
+    app.config.update(cfg)
+    app.config["SECRET_KEY"] = ensure_secret_key(cfg)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    if ctx is None:
+        engine = make_engine(cfg["DATABASE_URL"])
+        check_schema(engine)
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+    ctx.publish = _publisher
+    app.extensions["kiosk"] = ctx
+
+    from kiosk.web import api, events, views  # noqa: F401  (registers handlers)
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    socketio.init_app(app, async_mode="threading", cors_allowed_origins=[], ping_interval=10, ping_timeout=10)
+    return app
+
+
+def _publisher(name: str, payload: dict[str, Any]) -> None:
+    """Publish to every kiosk screen; called by services after their commit."""
+    socketio.emit(name, payload, namespace=KIOSK_NS)
+
+
+def services(app: Flask | None = None) -> ServiceContext:
+    """The ServiceContext of the current (or given) app."""
+    from flask import current_app
+
+    return (app or current_app).extensions["kiosk"]

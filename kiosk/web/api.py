@@ -1,0 +1,47 @@
+"""HTTP API: JSON snapshots and, for the demo's simulated reader, a local tap endpoint."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from kiosk.services import rollcall
+from kiosk.services.errors import ServiceError
+from kiosk.web import services
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Any:
+    logger.warning("refused %s %s: %s", request.method, request.path, exc.message)
+    return jsonify(exc.to_dict()), exc.status
+
+
+@bp.get("/rollcall")
+def rollcall_board() -> Any:
+    """The roll call board as JSON (what a screen gets on connect)."""
+    return jsonify(rollcall.board(services(), request.args.get("kiosk", "kiosk")))
+
+
+@bp.post("/sim/tap")
+def sim_tap() -> Any:
+    """Tap a badge on the simulated reader (demo only; from this machine only)."""
+    if current_app.config["NFC_DEVICE"] != "sim":
+        raise ServiceError("not_simulated", "This kiosk has a real reader; simulated taps are off.")
+    if request.remote_addr not in ("127.0.0.1", "::1"):
+        raise ServiceError("local_only", "Simulated taps are accepted from this machine only.")
+    body = request.get_json(silent=True) or {}
+    uid = str(body.get("uid", "")).strip()
+    if not uid:
+        raise ServiceError("uid_required", "Send {\"uid\": \"04A1B2C3\"}.")
+    reader = current_app.extensions.get("kiosk.reader")
+    if reader is not None and hasattr(reader, "tap"):
+        # Through the reader, exactly as a badge on the glass would go.
+        reader.tap(uid)
+        return jsonify({"ok": True, "via": "reader"})
+    return jsonify(rollcall.record_tap(services(), uid, reader_id=body.get("reader", "kiosk")))

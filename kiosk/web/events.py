@@ -1,0 +1,86 @@
+"""Socket.IO handlers of the kiosk screen namespace: snapshot on connect, leader actions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from flask import current_app, request
+from flask_socketio import emit
+
+from kiosk.services import rollcall
+from kiosk.services.errors import ServiceError
+from kiosk.web import KIOSK_NS, services, socketio
+
+logger = logging.getLogger(__name__)
+
+
+def _kiosk_id() -> str:
+    return request.args.get("kiosk", "kiosk")
+
+
+@socketio.on("connect", namespace=KIOSK_NS)
+def on_connect(auth: dict[str, Any] | None = None) -> None:
+    """Send the full board on every (re)connect, so a screen that lost the network is never stale."""
+    emit("snapshot", rollcall.board(services(), _kiosk_id()))
+
+
+def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a screen action and turn refusals into an answer the screen shows."""
+    try:
+        return {"ok": True, **action()}
+    except ServiceError as exc:
+        logger.warning("screen %s refused: %s", _kiosk_id(), exc.message)
+        return exc.to_dict()
+
+
+@socketio.on("request_snapshot", namespace=KIOSK_NS)
+def on_request_snapshot(_data: Any = None) -> dict[str, Any]:
+    """A screen asks for the board again (e.g. when a shift's window opens)."""
+    return rollcall.board(services(), _kiosk_id())
+
+
+@socketio.on("submit_wedge", namespace=KIOSK_NS)
+def on_submit_wedge(data: dict[str, Any]) -> dict[str, Any]:
+    """A keyboard-wedge reader typed a UID into the page."""
+    reader = current_app.extensions.get("kiosk.reader")
+    if current_app.config["NFC_DEVICE"] != "wedge" or reader is None:
+        return {"ok": False, "error": "not_wedge", "message": "This kiosk does not use a keyboard-wedge reader."}
+    try:
+        reader.submit(str(data.get("uid", "")))
+    except ValueError as exc:
+        return {"ok": False, "error": "invalid_uid", "message": str(exc)}
+    return {"ok": True}
+
+
+@socketio.on("mark_attendance", namespace=KIOSK_NS)
+def on_mark(data: dict[str, Any]) -> dict[str, Any]:
+    """A leader marks someone present (forgotten badge) or excused, with a reason."""
+    return _answer(lambda: rollcall.mark_by_hand(services(), _kiosk_id(), str(data.get("employee_no", "")),
+                                                 str(data.get("status", "present")), str(data.get("note", ""))))
+
+
+@socketio.on("close_rollcall", namespace=KIOSK_NS)
+def on_close(_data: Any = None) -> dict[str, Any]:
+    """The identified leader closes the roll call."""
+    return _answer(lambda: rollcall.close_leader(services(), _kiosk_id()))
+
+
+@socketio.on("pick_question", namespace=KIOSK_NS)
+def on_pick_question(_data: Any = None) -> dict[str, Any]:
+    """§3.5: pick a present operator and a question."""
+    return _answer(lambda: rollcall.pick_question(services(), _kiosk_id()))
+
+
+@socketio.on("record_answer", namespace=KIOSK_NS)
+def on_record_answer(data: dict[str, Any]) -> dict[str, Any]:
+    """§3.5: record how the question was answered."""
+    return _answer(lambda: rollcall.record_answer(services(), _kiosk_id(), int(data.get("id", 0)),
+                                                  bool(data.get("answered_well"))))
+
+
+@socketio.on("end_leader_session", namespace=KIOSK_NS)
+def on_end_leader(_data: Any = None) -> dict[str, Any]:
+    """The leader leaves the console."""
+    rollcall.end_leader_session(services(), _kiosk_id())
+    return {"ok": True}

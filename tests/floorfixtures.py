@@ -1,0 +1,53 @@
+"""A small, readable floor for service and web tests: one day shift, one night shift, a handful of people."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import insert
+
+from kiosk.services.context import ServiceContext
+from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, Zone
+
+DAY = date(2026, 11, 30)
+
+# employee_no: (name, role, active, badge uid, badge status)
+PEOPLE = {
+    "20001": ("王班长", "leader", True, "04A1B2C3D4E5F6", "active"),
+    "20002": ("李娜", "operator", True, "04000000000002", "active"),
+    "20003": ("张伟", "operator", True, "04000000000003", "active"),
+    "20004": ("刘洋", "operator", True, "04000000000004", "active"),
+    "20005": ("陈静", "operator", True, "04000000000005", "lost"),
+    "20006": ("杨帆", "operator", False, "04000000000006", "revoked"),
+    "20007": ("赵敏", "operator", True, "04000000000007", "active"),  # night shift
+    "20008": ("周强", "supervisor", True, "04000000000008", "active"),  # not rostered
+}
+
+
+def build_floor(ctx: ServiceContext) -> None:
+    """Day shift D 09:30–17:30 with leader 20001 and operators 20002–20006; night shift N 23:00–08:00 with 20007."""
+    with ctx.engine.begin() as conn:
+        conn.execute(insert(Zone.__table__), [{"id": "A", "name": "A 区"}])
+        conn.execute(insert(Seat.__table__), [{"id": f"A-{i:02d}", "zone_id": "A", "x": 10.0 * i, "y": 10.0}
+                                              for i in range(1, 9)])
+        conn.execute(insert(Shift.__table__), [{"code": "D", "name": "白班", "start": "09:30", "end": "17:30"},
+                                               {"code": "N", "name": "夜班", "start": "23:00", "end": "08:00"}])
+        for i, (no, (name, role, active, uid, status)) in enumerate(PEOPLE.items(), start=1):
+            conn.execute(insert(Staff.__table__).values(id=i, employee_no=no, name=name, role=role, active=active))
+            conn.execute(insert(Badge.__table__).values(uid=uid, staff_id=i, status=status))
+        roster = [("20001", None, "leader", "D"), ("20002", "A-02", "operator", "D"),
+                  ("20003", "A-03", "operator", "D"), ("20004", "A-04", "operator", "D"),
+                  ("20005", "A-05", "operator", "D"), ("20006", "A-06", "operator", "D"),
+                  ("20007", "A-07", "operator", "N")]
+        ids = {no: i for i, no in enumerate(PEOPLE, start=1)}
+        conn.execute(insert(RosterEntry.__table__), [
+            {"day": DAY, "shift_code": s, "staff_id": ids[no], "seat_id": seat, "duty": duty}
+            for no, seat, duty, s in roster])
+        conn.execute(insert(Notice.__table__), [
+            {"title": "供暖口径", "body": "供暖补贴转住建局", "question": "供暖补贴转哪里？",
+             "valid_from": DAY, "valid_until": DAY}])
+
+
+def uid_of(employee_no: str) -> str:
+    """The badge UID of a person in the fixture floor."""
+    return PEOPLE[employee_no][3]
