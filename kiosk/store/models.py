@@ -199,3 +199,47 @@ class Event(Base):
 def utcnow() -> datetime:
     """The current instant, aware, UTC."""
     return datetime.now(timezone.utc)
+
+
+POINT_KINDS = ("door", "exit_button", "seat", "equipment")
+
+
+class Gateway(Base):
+    """A floor_sensors gateway: when it was last heard from and what it said of its nodes."""
+
+    __tablename__ = "gateways"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    silent: Mapped[bool] = mapped_column(Boolean, default=False)
+    health: Mapped[str] = mapped_column(Text, default="{}")  # JSON: nodes, counters
+
+
+class Point(Base):
+    """A sensor point the kiosk knows (a door contact, an exit button, a seat mat) and its live state."""
+
+    __tablename__ = "points"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. door:main, seat:A-01
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    gateway_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="unknown")
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SensorEvent(Base):
+    """Every sensor event accepted from a gateway, once: the idempotency key is unique."""
+
+    __tablename__ = "sensor_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    gateway_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(24))  # point_changed | node_health | overflow
+    point_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    previous: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    __table_args__ = (Index("ix_sensor_events_point_at", "point_id", "at"),)

@@ -39,10 +39,11 @@ def create_app(test_config: dict[str, Any] | None = None, instance: str | None =
     ctx.publish = _publisher
     app.extensions["kiosk"] = ctx
 
-    from kiosk.web import api, events, views  # noqa: F401  (registers handlers)
+    from kiosk.web import api, events, gateway_api, views  # noqa: F401  (registers handlers)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(gateway_api.bp)
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=[], ping_interval=10, ping_timeout=10)
     return app
 

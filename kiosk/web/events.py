@@ -8,7 +8,7 @@ from typing import Any, Callable
 from flask import current_app, request
 from flask_socketio import emit
 
-from kiosk.services import rollcall
+from kiosk.services import rollcall, sensors
 from kiosk.services.errors import ServiceError
 from kiosk.web import KIOSK_NS, services, socketio
 
@@ -22,7 +22,12 @@ def _kiosk_id() -> str:
 @socketio.on("connect", namespace=KIOSK_NS)
 def on_connect(auth: dict[str, Any] | None = None) -> None:
     """Send the full board on every (re)connect, so a screen that lost the network is never stale."""
-    emit("snapshot", rollcall.board(services(), _kiosk_id()))
+    emit("snapshot", snapshot())
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything a kiosk screen shows: the roll call board, doors and gateway health."""
+    return {**rollcall.board(services(), _kiosk_id()), **sensors.panel(services())}
 
 
 def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -37,7 +42,7 @@ def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 @socketio.on("request_snapshot", namespace=KIOSK_NS)
 def on_request_snapshot(_data: Any = None) -> dict[str, Any]:
     """A screen asks for the board again (e.g. when a shift's window opens)."""
-    return rollcall.board(services(), _kiosk_id())
+    return snapshot()
 
 
 @socketio.on("submit_wedge", namespace=KIOSK_NS)

@@ -1,0 +1,267 @@
+"""Sensor events from floor_sensors gateways: verified, validated, stored once, live state updated, published.
+
+A gateway posts batches of events signed with HMAC-SHA256 over the body. The server answers only after
+its own commit, naming each event it accepted (stored now, or already stored earlier: the id is the
+idempotency key) and each it refused with the reason; the gateway deletes both from its outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kiosk.services.context import ServiceContext
+from kiosk.services.errors import ServiceError
+from kiosk.store.eventlog import canonical_json, log_event
+from kiosk.store.models import POINT_KINDS, Gateway, Point, SensorEvent
+
+logger = logging.getLogger(__name__)
+
+_gw, _points, _sev = Gateway.__table__, Point.__table__, SensorEvent.__table__
+
+STATES: dict[str, tuple[str, ...]] = {
+    "door": ("open", "closed", "unknown", "tamper", "fault"),
+    "equipment": ("open", "closed", "unknown", "tamper", "fault"),
+    "exit_button": ("pressed", "released", "unknown", "tamper", "fault"),
+    "seat": ("occupied", "vacant", "unknown", "tamper", "fault"),
+}
+EVENT_TYPES = ("point_changed", "node_health", "overflow")
+MAX_EVENTS_PER_BATCH = 5000
+# Points whose state is shown on the kiosk's door panel; seats go to the floor map.
+PANEL_KINDS = ("door", "exit_button", "equipment")
+
+
+class Unauthorized(ServiceError):
+    """A request whose signature is missing or wrong."""
+
+    status = 401
+
+
+def gateway_secrets(config: dict[str, Any]) -> dict[str, bytes]:
+    """Parse ``GATEWAY_SECRETS`` ("id=secret,id2=secret2")."""
+    out: dict[str, bytes] = {}
+    for part in str(config.get("GATEWAY_SECRETS") or "").split(","):
+        if "=" in part:
+            gid, secret = part.split("=", 1)
+            if gid.strip() and secret.strip():
+                out[gid.strip()] = secret.strip().encode()
+    return out
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The X-Signature header value for a body."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _parse_time(text: Any) -> datetime:
+    if not isinstance(text, str):
+        raise ValueError("'at' must be an ISO-8601 time")
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("'at' must carry a time zone (end it with Z for UTC)")
+    return value.astimezone(timezone.utc)
+
+
+def verify(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | None) -> None:
+    """Refuse (401) a batch whose gateway is unknown or whose signature does not match; log the refusal."""
+    secret = gateway_secrets(ctx.config).get(gateway_id)
+    reason = None
+    if secret is None:
+        reason = f"gateway {gateway_id!r} is not configured (add it to KIOSK_GATEWAY_SECRETS)"
+    elif not signature:
+        reason = "the request has no X-Signature header"
+    elif not hmac.compare_digest(sign(secret, body), signature.strip()):
+        reason = "the X-Signature does not match the body: check the gateway's shared secret"
+    if reason is None:
+        return
+    logger.warning("gateway %s refused: %s", gateway_id, reason)
+    with ctx.engine.begin() as conn:
+        log_event(conn, at=ctx.now(), kind="gateway_refused", actor=f"gateway:{gateway_id}"[:64],
+                  outcome="unauthorized", reason=reason)
+    raise Unauthorized("bad_signature", reason)
+
+
+def _validate(ev: Any, points: dict[str, Any], gateway_id: str) -> str | None:
+    """Why an event cannot be accepted, or None."""
+    if not isinstance(ev, dict):
+        return "an event must be a JSON object"
+    etype = ev.get("type")
+    if etype not in EVENT_TYPES:
+        return f"unknown event type {etype!r}; expected one of {', '.join(EVENT_TYPES)}"
+    try:
+        _parse_time(ev.get("at"))
+    except ValueError as exc:
+        return str(exc)
+    if etype == "point_changed":
+        pid = ev.get("point")
+        point = points.get(pid)
+        if point is None:
+            return f"unknown point {pid!r}: define it on the kiosk first"
+        if point.gateway_id and point.gateway_id != gateway_id:
+            return f"point {pid} belongs to gateway {point.gateway_id}, not {gateway_id}"
+        if ev.get("state") not in STATES[point.kind]:
+            return f"state {ev.get('state')!r} is not valid for a {point.kind} point ({', '.join(STATES[point.kind])})"
+    return None
+
+
+def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | None) -> dict[str, Any]:
+    """Verify, validate and store one batch; return accepted ids and refused ids with reasons."""
+    verify(ctx, gateway_id, body, signature)
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ServiceError("malformed_json", f"the body is not JSON: {exc}") from None
+    events = doc.get("events") if isinstance(doc, dict) else None
+    if not isinstance(events, list):
+        raise ServiceError("malformed_batch", "the body must be an object with an 'events' list")
+    if len(events) > MAX_EVENTS_PER_BATCH:
+        raise ServiceError("batch_too_large", f"at most {MAX_EVENTS_PER_BATCH} events per batch")
+    now = ctx.now()
+    accepted: list[str] = []
+    rejected: list[dict[str, str]] = []
+    changes: list[dict[str, Any]] = []
+    try:
+        with ctx.engine.begin() as conn:
+            points = {p.id: p for p in conn.execute(select(_points))}
+            ids = [e.get("id") for e in events if isinstance(e, dict) and isinstance(e.get("id"), str)]
+            seen = {r.event_id for r in conn.execute(select(_sev.c.event_id).where(_sev.c.event_id.in_(ids)))} \
+                if ids else set()
+            live = {pid: (p.state, p.changed_at) for pid, p in points.items()}
+            rows = []
+            for ev in events:
+                eid = ev.get("id") if isinstance(ev, dict) else None
+                if not isinstance(eid, str) or not 0 < len(eid) <= 128:
+                    rejected.append({"id": str(eid), "reason": "every event needs an 'id' string of 1-128 characters"})
+                    continue
+                if eid in seen:
+                    accepted.append(eid)  # stored by an earlier delivery: acknowledge again, store nothing
+                    continue
+                reason = _validate(ev, points, gateway_id)
+                if reason:
+                    rejected.append({"id": eid, "reason": reason})
+                    continue
+                seen.add(eid)
+                at = _parse_time(ev["at"])
+                pid = ev.get("point") if ev["type"] == "point_changed" else None
+                rows.append({"event_id": eid, "gateway_id": gateway_id, "type": ev["type"], "point_id": pid,
+                             "state": ev.get("state") if pid else None, "previous": ev.get("previous"),
+                             "reconciled": bool(ev.get("reconciled")), "at": at, "received_at": now,
+                             "data": canonical_json({k: v for k, v in ev.items()
+                                                     if k not in ("id", "type", "point", "state", "previous", "at")})})
+                accepted.append(eid)
+                if pid is None:
+                    continue
+                state, changed_at = live[pid]
+                if changed_at is not None and at < changed_at:
+                    continue  # an older event, stored but it does not rewind the live state
+                live[pid] = (ev["state"], at)
+                if ev["state"] != state:
+                    changes.append({"point": pid, "kind": points[pid].kind, "label": points[pid].label,
+                                    "state": ev["state"], "previous": state, "at": _iso(at),
+                                    "reconciled": bool(ev.get("reconciled")), "gateway": gateway_id})
+            if rows:
+                conn.execute(insert(_sev), rows)
+            for ch in changes:
+                conn.execute(update(_points).where(_points.c.id == ch["point"]).values(
+                    state=ch["state"], changed_at=_parse_time(ch["at"]), reconciled=ch["reconciled"],
+                    gateway_id=gateway_id))
+                log_event(conn, at=_parse_time(ch["at"]), kind="point_changed", actor=f"gateway:{gateway_id}",
+                          subject=ch["point"], outcome=ch["state"],
+                          reason="reconciled from a heartbeat" if ch["reconciled"] else "",
+                          rule="§6.5" if ch["kind"] == "door" else "",
+                          data={"previous": ch["previous"]})
+            for ev in events:
+                if isinstance(ev, dict) and ev.get("type") in ("node_health", "overflow") and ev.get("id") in accepted:
+                    log_event(conn, at=now, kind=f"gateway_{ev['type']}", actor=f"gateway:{gateway_id}",
+                              subject=str(ev.get("source") or "")[:64], outcome=str(ev.get("state") or ev["type"]),
+                              reason=f"{ev.get('dropped')} events dropped by the gateway" if ev["type"] == "overflow" else "")
+            _touch_gateway(conn, gateway_id, now, doc.get("health"))
+    except IntegrityError:
+        # Two deliveries of the same batch raced; the other one stored it. Answer from the database.
+        logger.info("gateway %s: concurrent delivery; answering again", gateway_id)
+        return ingest(ctx, gateway_id, body, signature)
+    for r in rejected:
+        logger.warning("gateway %s event %s refused: %s", gateway_id, r["id"], r["reason"])
+    if changes:
+        ctx.publish("points_changed", {"changes": changes})
+    return {"accepted": accepted, "rejected": rejected}
+
+
+def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> None:
+    health_json = canonical_json(health if isinstance(health, dict) else {})
+    found = conn.execute(update(_gw).where(_gw.c.id == gateway_id).values(
+        last_seen_at=now, silent=False, health=health_json)).rowcount
+    if not found:
+        conn.execute(insert(_gw).values(id=gateway_id, last_seen_at=now, silent=False, health=health_json))
+
+
+def check_silent(ctx: ServiceContext) -> list[str]:
+    """A gateway not heard from within GATEWAY_SILENT_SECONDS makes all its points unknown (never closed)."""
+    now = ctx.now()
+    cutoff = now - timedelta(seconds=float(ctx.config["GATEWAY_SILENT_SECONDS"]))
+    went_silent = []
+    changes = []
+    with ctx.engine.begin() as conn:
+        for gw in conn.execute(select(_gw).where(_gw.c.silent.is_(False), _gw.c.last_seen_at < cutoff)).all():
+            conn.execute(update(_gw).where(_gw.c.id == gw.id).values(silent=True))
+            went_silent.append(gw.id)
+            log_event(conn, at=now, kind="gateway_silent", actor="kiosk", subject=gw.id, outcome="silent",
+                      reason=f"not heard from since {_iso(gw.last_seen_at)}")
+            for p in conn.execute(select(_points).where(_points.c.gateway_id == gw.id,
+                                                         _points.c.state != "unknown")).all():
+                conn.execute(update(_points).where(_points.c.id == p.id).values(state="unknown", changed_at=now,
+                                                                               reconciled=False))
+                log_event(conn, at=now, kind="point_changed", actor="kiosk", subject=p.id, outcome="unknown",
+                          reason=f"gateway {gw.id} silent", rule="§6.5" if p.kind == "door" else "",
+                          data={"previous": p.state})
+                changes.append({"point": p.id, "kind": p.kind, "label": p.label, "state": "unknown",
+                                "previous": p.state, "at": _iso(now), "reconciled": False, "gateway": gw.id})
+    for gid in went_silent:
+        logger.warning("gateway %s went silent: its points are unknown", gid)
+        ctx.publish("gateway_health_changed", {"gateway": gid, "silent": True})
+    if changes:
+        ctx.publish("points_changed", {"changes": changes})
+    return went_silent
+
+
+def define_points(ctx: ServiceContext, points: list[dict[str, str]], actor: str = "cli") -> int:
+    """Create or update point definitions (id, kind, label, gateway); new points start unknown."""
+    count = 0
+    with ctx.engine.begin() as conn:
+        existing = {p.id for p in conn.execute(select(_points.c.id))}
+        for p in points:
+            if p["kind"] not in POINT_KINDS:
+                raise ServiceError("bad_kind", f"point {p['id']}: kind must be one of {', '.join(POINT_KINDS)}")
+            values = {"kind": p["kind"], "label": p.get("label", ""), "gateway_id": p.get("gateway") or None}
+            if p["id"] in existing:
+                conn.execute(update(_points).where(_points.c.id == p["id"]).values(**values))
+            else:
+                conn.execute(insert(_points).values(id=p["id"], state="unknown", **values))
+            count += 1
+        log_event(conn, at=ctx.now(), kind="points_defined", actor=actor, outcome="ok", data={"count": count})
+    return count
+
+
+def panel(ctx: ServiceContext) -> dict[str, Any]:
+    """Doors and other panel points with their live state, and gateway health, for the screens."""
+    now = ctx.now()
+    with ctx.engine.connect() as conn:
+        points = [{"point": p.id, "kind": p.kind, "label": p.label, "state": p.state, "at": _iso(p.changed_at),
+                   "reconciled": bool(p.reconciled), "gateway": p.gateway_id}
+                  for p in conn.execute(select(_points).where(_points.c.kind.in_(PANEL_KINDS)).order_by(_points.c.id))]
+        gateways = [{"gateway": g.id, "last_seen_at": _iso(g.last_seen_at), "silent": bool(g.silent),
+                     "health": json.loads(g.health or "{}"),
+                     "age_s": round((now - g.last_seen_at).total_seconds(), 1) if g.last_seen_at else None}
+                    for g in conn.execute(select(_gw).order_by(_gw.c.id))]
+    return {"points": points, "gateways": gateways}
