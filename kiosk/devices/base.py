@@ -130,7 +130,7 @@ class ReaderCore:
             if (health, message) == (self._health, self._message):
                 return
             self._health, self._message = health, message
-            logger.info("reader %s: %s (%s)", self.reader_id, health.value, message)
+            logger.debug("reader %s: %s (%s)", self.reader_id, health.value, message)
             self._notify_health()
 
     def deliver(self, uid: str, now: float | None = None) -> BadgeRead | None:

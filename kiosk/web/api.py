@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from kiosk.domain.badges import InvalidBadgeUid
 from kiosk.services import rollcall
 from kiosk.services.errors import ServiceError
 from kiosk.web import services
@@ -42,6 +43,13 @@ def sim_tap() -> Any:
     reader = current_app.extensions.get("kiosk.reader")
     if reader is not None and hasattr(reader, "tap"):
         # Through the reader, exactly as a badge on the glass would go.
-        reader.tap(uid)
+        try:
+            read = reader.tap(uid)
+        except InvalidBadgeUid as exc:
+            raise ServiceError("invalid_uid", str(exc)) from None
+        if read is None:
+            return jsonify({"ok": False, "error": "dropped",
+                            "message": "The reader dropped the tap: the same badge within the repeat window, "
+                                       "or the reader is unplugged."}), 409
         return jsonify({"ok": True, "via": "reader"})
     return jsonify(rollcall.record_tap(services(), uid, reader_id=body.get("reader", "kiosk")))
