@@ -151,7 +151,12 @@ def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> Non
     """
     from kiosk.services import imports
 
-    result = imports.import_file(_context(obj["instance"]), kind, file, dry_run=dry_run, actor="cli")
+    from kiosk.services.errors import ServiceError
+
+    try:
+        result = imports.import_file(_context(obj["instance"]), kind, file, dry_run=dry_run, actor="cli")
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
     for err in result.errors:
         click.echo(str(err), err=True)
     if result.errors:
@@ -167,7 +172,12 @@ def export_cmd(obj: dict[str, Any], kind: str, file: Path) -> None:
     """Export staff, badges, shifts, roster or seats to CSV or XLSX (by the file's extension), importable again."""
     from kiosk.services import imports
 
-    n = imports.export_file(_context(obj["instance"]), kind, file)
+    from kiosk.services.errors import ServiceError
+
+    try:
+        n = imports.export_file(_context(obj["instance"]), kind, file)
+    except (ServiceError, ValueError) as exc:
+        raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
     click.echo(f"exported {n} {kind} rows to {file}")
 
 

@@ -48,9 +48,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-ROLES = ("operator", "leader", "supervisor", "security", "admin")
-BADGE_STATUSES = ("active", "lost", "revoked", "returned")
-DUTIES = ("leader", "operator")
+from kiosk.domain.vocabulary import BADGE_STATUSES, DUTIES, ROLES  # noqa: E402,F401  (one list, shared with the rules)
 
 
 class Staff(Base):

@@ -1,0 +1,5 @@
+"""The floor's fixed words: roles, badge statuses, duties. One list each, used by rules and storage alike."""
+
+ROLES = ("operator", "leader", "supervisor", "security", "admin")
+BADGE_STATUSES = ("active", "lost", "revoked", "returned")
+DUTIES = ("leader", "operator")
