@@ -136,7 +136,7 @@ def tap(uid: str, server: str) -> None:
         raise click.ClickException(f"no kiosk server at {server}: {exc.reason}") from None
 
 
-KINDS = ("staff", "badges", "shifts", "roster", "seats")
+KINDS = ("staff", "badges", "shifts", "roster", "seats", "points")
 
 
 @main.command("import")
@@ -145,7 +145,7 @@ KINDS = ("staff", "badges", "shifts", "roster", "seats")
 @click.option("--dry-run", is_flag=True, help="Check the whole file and report, write nothing.")
 @click.pass_obj
 def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> None:
-    """Import staff, badges, shifts, roster or seats from CSV (UTF-8 or GBK) or XLSX.
+    """Import staff, badges, shifts, roster, seats or sensor points from CSV (UTF-8 or GBK) or XLSX.
 
     Nothing is written unless the whole file is valid; errors are listed as file:row:column: message.
     """
@@ -169,7 +169,7 @@ def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> Non
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def export_cmd(obj: dict[str, Any], kind: str, file: Path) -> None:
-    """Export staff, badges, shifts, roster or seats to CSV or XLSX (by the file's extension), importable again."""
+    """Export staff, badges, shifts, roster, seats or sensor points to CSV or XLSX (by extension), importable again."""
     from kiosk.services import imports
 
     from kiosk.services.errors import ServiceError

@@ -23,16 +23,21 @@ from typing import Callable, Collection, Generic, Iterable, Mapping, Sequence, T
 from kiosk.domain.badges import InvalidBadgeUid, normalize_uid
 from kiosk.domain.shifts import parse_hhmm
 
-# The same values as kiosk.store.models (the domain imports nothing from the store);
-# tests/integration/test_imports.py keeps the two in step.
-from kiosk.domain.vocabulary import BADGE_STATUSES, DUTIES, ROLES  # noqa: F401  (re-exported)
+from kiosk.domain.vocabulary import BADGE_STATUSES, DUTIES, POINT_KINDS, ROLES  # noqa: F401  (re-exported)
+
 
 ACTIVE_WORDS = {"yes": True, "1": True, "true": True, "在职": True,
                 "no": False, "0": False, "false": False, "离职": False}
 
 # Column widths of the schema: PostgreSQL refuses longer text, so the file is refused first.
 MAX_LEN = {"employee_no": 32, "name": 100, "post_level": 32, "skill_grade": 32, "code": 16,
-           "shift_name": 64, "seat": 32, "zone": 32}
+           "shift_name": 64, "seat": 32, "zone": 32, "label": 100}
+
+# Point ids are what gateways send; gateway ids are what floor_sensors accepts for [gateway] id.
+_POINT_ID = re.compile(r"[A-Za-z0-9:_.-]{1,64}")
+_GATEWAY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A seat mat's point is named after its seat: the points table has no seat column, so the id is the link.
+SEAT_POINT_PREFIX = "seat:"
 
 FILE_LEVEL = "-"  # the column of an error about the whole file (empty, unreadable)
 
@@ -80,6 +85,7 @@ SPECS: dict[str, Columns] = {
     "shifts": Columns("shifts", ("code", "name", "start", "end"), times=frozenset({"start", "end"})),
     "roster": Columns("roster", ("date", "shift", "employee_no", "seat", "duty"), dates=frozenset({"date"})),
     "seats": Columns("seats", ("seat", "zone", "x", "y")),
+    "points": Columns("points", ("point", "kind", "label"), ("gateway", "seat")),
 }
 KINDS = tuple(SPECS)
 
@@ -172,6 +178,26 @@ class RosterRecord:
     def key(self) -> tuple[date, str, str]:
         """One line per person per date and shift."""
         return (self.day, self.shift, self.employee_no)
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    """A sensor point's definition; ``gateway`` is None when the file does not say (or none is bound yet).
+
+    Only the definition: the live state belongs to the gateways and no file touches it.
+    """
+
+    point: str
+    kind: str
+    label: str
+    gateway: str | None = None
+
+    @property
+    def seat(self) -> str | None:
+        """The seat a seat point belongs to, read from its id (``seat:A-01`` → ``A-01``)."""
+        if self.kind == "seat" and self.point.startswith(SEAT_POINT_PREFIX):
+            return self.point[len(SEAT_POINT_PREFIX):]
+        return None
 
 
 # --- cells and the header -------------------------------------------------------------------------
@@ -419,8 +445,42 @@ def parse_roster(file: str, row: Row) -> tuple[RosterRecord | None, list[RowErro
     return RosterRecord(day, shift, employee_no, seat or None, duty), []
 
 
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: a door, an exit_button."""
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+def parse_point(file: str, row: Row) -> tuple[PointRecord | None, list[RowError]]:
+    """A point row: id, kind and label (may be empty); optionally its gateway, and for a seat mat its seat.
+
+    A seat point is named ``seat:<seat id>``; a ``seat`` cell, when given, must agree with that id.
+    """
+    c = _Cells(file, row)
+    point = c.text("point")
+    if point and not _POINT_ID.fullmatch(point):
+        c.fail("point", f"{point!r} is not a point id; use 1 to 64 characters of A-Z a-z 0-9 : _ . -")
+        point = ""
+    kind = c.choice("kind", POINT_KINDS, "a point kind")
+    label = c.text("label", required=False, max_len=MAX_LEN["label"])
+    gateway = c.text("gateway", required=False)
+    if gateway and not _GATEWAY_ID.fullmatch(gateway):
+        c.fail("gateway", f"{gateway!r} is not a gateway id; use 1 to 64 characters of A-Z a-z 0-9 _ . -")
+    seat = c.text("seat", required=False)
+    if kind == "seat" and point:
+        named = point[len(SEAT_POINT_PREFIX):] if point.startswith(SEAT_POINT_PREFIX) else ""
+        if not named:
+            c.fail("point", f"a seat point is named after its seat: use seat:{seat or '<seat id>'}, not {point}")
+        elif seat and seat != named:
+            c.fail("seat", f"seat {seat} does not match point {point}; a seat point is named seat:<its seat id>")
+    elif seat and kind is not None:
+        c.fail("seat", f"only a seat point belongs to a seat; leave seat empty for {_a(kind)} point")
+    if c.errors or kind is None:
+        return None, c.errors
+    return PointRecord(point, kind, label, gateway or None), []
+
+
 PARSERS = {"staff": parse_staff, "badges": parse_badge, "shifts": parse_shift, "roster": parse_roster,
-           "seats": parse_seat}
+           "seats": parse_seat, "points": parse_point}
 
 
 def _uid_key(row: Row) -> str | None:
@@ -443,6 +503,7 @@ _KEYS: dict[str, tuple[str, Callable[[Row], object], Callable[..., str]]] = {
     "badges": ("badge_uid", _uid_key, lambda k, first: f"badge UID {k} is also on row {first}"),
     "shifts": ("code", lambda r: r.get("code") or None, lambda k, first: f"shift {k} is also on row {first}"),
     "seats": ("seat", lambda r: r.get("seat") or None, lambda k, first: f"seat {k} is also on row {first}"),
+    "points": ("point", lambda r: r.get("point") or None, lambda k, first: f"point {k} is also on row {first}"),
     "roster": ("employee_no", _roster_key,
                lambda k, first: f"employee {k[2]} is rostered twice on {k[0]} shift {k[1]} (also on row {first})"),
 }
@@ -569,6 +630,37 @@ def plan_seats(lines: Sequence[Line[SeatRecord]], stored: Mapping[str, SeatRecor
 def new_zones(plan: Plan[SeatRecord], zones: Collection[str]) -> list[str]:
     """Zones the seats name that do not exist yet, in the order first named; each is created named after its id."""
     return list(dict.fromkeys(s.zone for s in plan.new + plan.changed if s.zone not in zones))
+
+
+def plan_points(file: str, lines: Sequence[Line[PointRecord]], stored: Mapping[str, PointRecord],
+                seats: Collection[str]) -> tuple[Plan[PointRecord], list[RowError]]:
+    """Upsert definitions by point id; points not in the file stay (their events refer to them).
+
+    A point keeps its kind for life: its stored events are states of that kind (a door's open and
+    closed are not a seat's occupied and vacant). A gateway left empty keeps the one bound already.
+    """
+    errors: list[RowError] = []
+    plan: Plan[PointRecord] = Plan()
+    for line in lines:
+        r = line.record
+        old = stored.get(r.point)
+        bad = False
+        if old is not None and old.kind != r.kind:
+            errors.append(RowError(
+                file, line.row, "kind",
+                f"point {r.point} is {_a(old.kind)} point and cannot become {_a(r.kind)} point, because its "
+                f"recorded history is of {old.kind} states; define the {r.kind} point under another id"))
+            bad = True
+        if r.seat is not None and r.seat not in seats:
+            errors.append(RowError(file, line.row, "point",
+                                   f"unknown seat {r.seat}: a seat point needs its seat imported first"))
+            bad = True
+        if bad:
+            continue
+        if r.gateway is None and old is not None:
+            r = replace(r, gateway=old.gateway)
+        _diff(plan, r, old)
+    return plan, errors
 
 
 def plan_roster(file: str, lines: Sequence[Line[RosterRecord]], stored: Iterable[RosterRecord],

@@ -3,3 +3,4 @@
 ROLES = ("operator", "leader", "supervisor", "security", "admin")
 BADGE_STATUSES = ("active", "lost", "revoked", "returned")
 DUTIES = ("leader", "operator")
+POINT_KINDS = ("door", "exit_button", "seat", "equipment")

@@ -1,10 +1,13 @@
-"""Floor data in and out: staff, badges, shifts, roster and seats from CSV or XLSX files, and back.
+"""Floor data in and out: staff, badges, shifts, roster, seats and sensor points from CSV or XLSX files, and back.
 
 Load → rule → save: this module reads the file (CSV as UTF-8, UTF-8 with BOM or GBK; XLSX with
 openpyxl), bulk-loads what the database already holds, asks ``kiosk.domain.imports`` what is wrong
 and what would change, and — only when the whole file is valid — writes the differences and one
 ``import_applied`` event in a single transaction. A refused import writes nothing but an
 ``import_refused`` event. Exports write the same columns, so export → import changes nothing.
+
+A points import writes definitions only (kind, label, gateway): the live state of a point is the
+gateways' to report, so new points start ``unknown`` and existing ones keep theirs.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from kiosk.domain.imports import FILE_LEVEL, Line, Plan, RowError
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError, StorageUnavailable
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import Badge, RosterEntry, Seat, Shift, Staff, Zone
+from kiosk.store.models import Badge, Point, RosterEntry, Seat, Shift, Staff, Zone
 
 logger = logging.getLogger(__name__)
 
 _staff, _badges, _shifts = Staff.__table__, Badge.__table__, Shift.__table__
 _zones, _seats, _roster = Zone.__table__, Seat.__table__, RosterEntry.__table__
+_points = Point.__table__
 
 KINDS = rules.KINDS
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -202,6 +206,11 @@ def _stored_seats(conn: Connection) -> dict[str, rules.SeatRecord]:
     return {r.id: rules.SeatRecord(r.id, r.zone_id, float(r.x), float(r.y)) for r in rows}
 
 
+def _stored_points(conn: Connection) -> dict[str, rules.PointRecord]:
+    rows = conn.execute(select(_points.c.id, _points.c.kind, _points.c.label, _points.c.gateway_id))
+    return {r.id: rules.PointRecord(r.id, r.kind, r.label or "", r.gateway_id or None) for r in rows}
+
+
 def _stored_roster(conn: Connection, first: date,
                    last: date) -> dict[tuple[date, str, str], tuple[int, rules.RosterRecord]]:
     rows = conn.execute(
@@ -245,6 +254,12 @@ def _check_seats(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checke
     plan = rules.plan_seats(lines, _stored_seats(conn))
     zones = set(conn.execute(select(_zones.c.id)).scalars())
     return _Checked(plan, [], zones=rules.new_zones(plan, zones))
+
+
+def _check_points(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checked:
+    plan, errors = rules.plan_points(file, lines, _stored_points(conn),
+                                     set(conn.execute(select(_seats.c.id)).scalars()))
+    return _Checked(plan, errors)
 
 
 def _check_roster(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checked:
@@ -312,6 +327,20 @@ def _write_seats(conn: Connection, checked: _Checked, today: date) -> None:
                      [{"b_id": r.seat, "b_zone": r.zone, "b_x": r.x, "b_y": r.y} for r in plan.changed])
 
 
+def _write_points(conn: Connection, checked: _Checked, today: date) -> None:
+    plan = checked.plan
+    # Definitions only: state, changed_at and reconciled are the gateways' (services.sensors.ingest).
+    if plan.new:
+        conn.execute(insert(_points), [{"id": r.point, "kind": r.kind, "label": r.label, "gateway_id": r.gateway,
+                                        "state": "unknown", "changed_at": None, "reconciled": False}
+                                       for r in plan.new])
+    if plan.changed:
+        # The kind is not written: the rules refuse a change of kind.
+        conn.execute(update(_points).where(_points.c.id == bindparam("b_id"))
+                     .values(label=bindparam("b_label"), gateway_id=bindparam("b_gateway")),
+                     [{"b_id": r.point, "b_label": r.label, "b_gateway": r.gateway} for r in plan.changed])
+
+
 def _write_roster(conn: Connection, checked: _Checked, today: date) -> None:
     plan, stored = checked.plan, checked.stored
     staff_ids = _staff_ids(conn)
@@ -329,10 +358,10 @@ def _write_roster(conn: Connection, checked: _Checked, today: date) -> None:
 
 _CHECK: dict[str, Callable[[Connection, str, list[Line[Any]]], _Checked]] = {
     "staff": _check_staff, "badges": _check_badges, "shifts": _check_shifts, "roster": _check_roster,
-    "seats": _check_seats}
+    "seats": _check_seats, "points": _check_points}
 _WRITE: dict[str, Callable[[Connection, _Checked, date], None]] = {
     "staff": _write_staff, "badges": _write_badges, "shifts": _write_shifts, "roster": _write_roster,
-    "seats": _write_seats}
+    "seats": _write_seats, "points": _write_points}
 
 
 def import_file(ctx: ServiceContext, kind: str, path: str | os.PathLike[str], dry_run: bool = False,
@@ -423,9 +452,19 @@ def _export_seats(conn: Connection) -> list[tuple[object, ...]]:
     return [(r.id, r.zone_id, float(r.x), float(r.y)) for r in rows]
 
 
+def _export_points(conn: Connection) -> list[tuple[object, ...]]:
+    rows = conn.execute(select(_points.c.id, _points.c.kind, _points.c.label, _points.c.gateway_id)
+                        .order_by(_points.c.id))
+    out = []
+    for r in rows:
+        record = rules.PointRecord(r.id, r.kind, r.label or "", r.gateway_id or None)
+        out.append((record.point, record.kind, record.label, record.gateway or "", record.seat or ""))
+    return out
+
+
 _EXPORT: dict[str, Callable[[Connection], list[tuple[object, ...]]]] = {
     "staff": _export_staff, "badges": _export_badges, "shifts": _export_shifts, "roster": _export_roster,
-    "seats": _export_seats}
+    "seats": _export_seats, "points": _export_points}
 
 
 def _write_table(path: Path, title: str, header: Sequence[str], rows: list[tuple[object, ...]]) -> None:

@@ -48,7 +48,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-from kiosk.domain.vocabulary import BADGE_STATUSES, DUTIES, ROLES  # noqa: E402,F401  (one list, shared with the rules)
+from kiosk.domain.vocabulary import BADGE_STATUSES, DUTIES, POINT_KINDS, ROLES  # noqa: E402,F401  (one list, shared with the rules)
 
 
 class Staff(Base):
@@ -199,7 +199,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-POINT_KINDS = ("door", "exit_button", "seat", "equipment")
 
 
 class Gateway(Base):

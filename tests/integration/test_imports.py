@@ -10,20 +10,21 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from kiosk.config import load_config
 from kiosk.domain import imports as rules
 from kiosk.services import imports
 from kiosk.services.context import ServiceContext
 from kiosk.store.db import make_engine, make_sessionmaker, upgrade
-from kiosk.store.models import Badge, Event, RosterEntry, Seat, Shift, Staff, Zone
+from kiosk.store.models import Badge, Event, Point, RosterEntry, Seat, Shift, Staff, Zone
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "imports"
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 on 2 March in Asia/Shanghai
-TABLES = {"staff": Staff, "badges": Badge, "shifts": Shift, "zones": Zone, "seats": Seat, "roster": RosterEntry}
+TABLES = {"staff": Staff, "badges": Badge, "shifts": Shift, "zones": Zone, "seats": Seat, "roster": RosterEntry,
+          "points": Point}
 FLOOR_FILES = [("staff", "staff.csv"), ("shifts", "shifts.csv"), ("seats", "seats.csv"), ("badges", "badges.csv"),
-               ("roster", "roster.csv")]
+               ("roster", "roster.csv"), ("points", "points.csv")]
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +49,8 @@ def ctx(tmp_path: Path, migrated_db: Path):
 
 @pytest.fixture
 def floor(ctx: ServiceContext) -> ServiceContext:
-    """The sample floor in tests/data/imports: 5 staff, 3 shifts, 3 seats in 2 zones, 5 badges, 5 roster lines."""
+    """The sample floor in tests/data/imports: 5 staff, 3 shifts, 3 seats in 2 zones, 5 badges, 5 roster lines,
+    5 sensor points."""
     for kind, name in FLOOR_FILES:
         result = imports.import_file(ctx, kind, DATA / name)
         assert result.errors == [], [str(e) for e in result.errors]
@@ -144,7 +146,8 @@ def test_an_applied_import_logs_one_event_with_its_counts(ctx):
 
 
 def test_the_sample_floor_imports_kind_by_kind(floor):
-    assert counts(floor) == {"staff": 5, "badges": 5, "shifts": 3, "zones": 2, "seats": 3, "roster": 5}
+    assert counts(floor) == {"staff": 5, "badges": 5, "shifts": 3, "zones": 2, "seats": 3, "roster": 5,
+                             "points": 5}
     with floor.engine.connect() as conn:
         assert conn.execute(select(Zone.__table__)).all() == [("A", "A"), ("B", "B")]
         uids = conn.execute(select(Badge.__table__.c.uid).order_by(Badge.__table__.c.uid)).scalars().all()
@@ -306,6 +309,84 @@ def test_the_cli_imports_and_reports_errors_on_stderr(ctx, tmp_path):
     assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 0 shifts rows to {out}"
 
 
+def points_by_id(ctx: ServiceContext) -> dict[str, tuple]:
+    t = Point.__table__
+    with ctx.engine.connect() as conn:
+        return {r.id: (r.kind, r.label, r.gateway_id, r.state, r.changed_at, r.reconciled)
+                for r in conn.execute(select(t))}
+
+
+def test_imported_points_start_unknown_with_their_kind_label_and_gateway(floor):
+    assert points_by_id(floor) == {
+        "door:main": ("door", "话务区正门", "floor-3", "unknown", None, False),
+        "exit:main": ("exit_button", "出门按钮", "floor-3", "unknown", None, False),
+        "cabinet:1": ("equipment", "机柜 1", "floor-3", "unknown", None, False),
+        "seat:A-01": ("seat", "A-01 坐垫", "floor-3", "unknown", None, False),
+        "seat:A-02": ("seat", "A-02 坐垫", None, "unknown", None, False)}
+    assert json.loads(events(floor, "import_applied")[-1].data) == {
+        "file": "points.csv", "new": 5, "changed": 0, "removed": 0}
+
+
+def test_a_points_import_updates_definitions_and_never_touches_live_state_or_deletes(floor, tmp_path):
+    seen = datetime(2026, 3, 2, 0, 59, tzinfo=timezone.utc)
+    with floor.engine.begin() as conn:  # as a gateway's report would leave them
+        conn.execute(update(Point.__table__).where(Point.__table__.c.id == "door:main")
+                     .values(state="open", changed_at=seen, reconciled=True))
+        conn.execute(update(Point.__table__).where(Point.__table__.c.id == "seat:A-02")
+                     .values(state="occupied", changed_at=seen, gateway_id="floor-4"))
+    path = put(tmp_path, "points.csv", "point,kind,label\n"
+                                       "door:main,door,正门（东）\n"     # relabelled; gateway not given: kept
+                                       "seat:A-02,seat,A-02 坐垫\n"      # unchanged, the gateway it reported from kept
+                                       "door:fire,Door,消防门\n")        # new, kind in any case
+    result = imports.import_file(floor, "points", path)
+    assert result.summary() == "points: 3 rows, 1 new, 1 changed, 1 unchanged"
+    points = points_by_id(floor)
+    assert points["door:main"] == ("door", "正门（东）", "floor-3", "open", seen, True)
+    assert points["seat:A-02"] == ("seat", "A-02 坐垫", "floor-4", "occupied", seen, False)
+    assert points["door:fire"] == ("door", "消防门", None, "unknown", None, False)
+    assert len(points) == 6  # the points the file does not name are still there
+    assert [(e.kind, e.subject) for e in events(floor)[-1:]] == [("import_applied", "points")]
+
+
+def test_a_gateway_given_in_the_file_moves_the_point_to_that_gateway(floor, tmp_path):
+    path = put(tmp_path, "points.csv", "point,kind,label,gateway\nseat:A-02,seat,A-02 坐垫,floor-4\n")
+    assert imports.import_file(floor, "points", path).summary() == "points: 1 rows, 0 new, 1 changed, 0 unchanged"
+    assert points_by_id(floor)["seat:A-02"][2] == "floor-4"
+
+
+def test_a_points_dry_run_writes_nothing(floor, tmp_path):
+    before, logged = snapshot(floor), len(events(floor))
+    path = put(tmp_path, "points.csv", "point,kind,label\ndoor:fire,door,消防门\ndoor:main,door,正门\n")
+    result = imports.import_file(floor, "points", path, dry_run=True)
+    assert result.summary() == "points: 2 rows, 1 new, 1 changed, 0 unchanged (dry run: nothing written)"
+    assert snapshot(floor) == before and len(events(floor)) == logged
+
+
+def test_a_points_csv_export_writes_the_seat_of_each_seat_point(floor, tmp_path):
+    path = tmp_path / "points.csv"
+    assert imports.export_file(floor, "points", path) == 5
+    assert path.read_text(encoding="utf-8-sig").splitlines() == [
+        "point,kind,label,gateway,seat",
+        "cabinet:1,equipment,机柜 1,floor-3,",
+        "door:main,door,话务区正门,floor-3,",
+        "exit:main,exit_button,出门按钮,floor-3,",
+        "seat:A-01,seat,A-01 坐垫,floor-3,A-01",
+        "seat:A-02,seat,A-02 坐垫,,A-02"]
+
+
+def test_the_cli_imports_and_exports_points(floor, tmp_path):
+    from kiosk.cli import main
+
+    instance = floor.config["INSTANCE_PATH"]
+    runner = CliRunner()
+    ok = runner.invoke(main, ["--instance", instance, "import", "points", str(DATA / "points.csv"), "--dry-run"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.strip() == "points: 5 rows, 0 new, 0 changed, 5 unchanged (dry run: nothing written)"
+    out = tmp_path / "points.xlsx"
+    exported = runner.invoke(main, ["--instance", instance, "export", "points", str(out)])
+    assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 5 points rows to {out}"
+
+
 # --- bad files: every error names file, row, column ------------------------------------------------
 
 def test_a_missing_column_is_refused_naming_it_and_the_columns_found(floor, tmp_path):
@@ -397,6 +478,35 @@ def test_bad_roster_rows_are_refused_and_the_roster_is_left_as_it_was(floor, tmp
         "roster.csv:9:employee_no: a value is required",
         "roster.csv:10:seat: an operator needs a seat; only a leader may have none",
         "roster.csv:12:seat: seat A-01 is also given to employee 10003 on row 11 (2026-03-02 shift M)"]
+
+
+def test_bad_point_rows_are_refused_and_no_point_is_written(floor, tmp_path):
+    path = put(tmp_path, "points.csv", "point,kind,label,gateway,seat\n"
+                                       "door:side,door,侧门,floor-3,\n"        # good, but not written
+                                       "door main,door,正门,,\n"               # a space in the id
+                                       "door:main,seat,正门,,\n"               # seat point not named seat:
+                                       "exit:main,door,出门按钮,,\n"           # kind change
+                                       "seat:A-01,seat,,,A-02\n"              # seat column disagrees
+                                       "seat:Z-99,seat,,,\n"                  # unknown seat
+                                       "cabinet:2,equipment,机柜,floor 3,A-01\n"  # bad gateway, seat on equipment
+                                       "fan:1,fan,风扇,,\n"                    # unknown kind
+                                       "door:side,door,again,,\n")             # repeated
+    assert refused(floor, "points", path) == [
+        "points.csv:3:point: 'door main' is not a point id; use 1 to 64 characters of A-Z a-z 0-9 : _ . -",
+        "points.csv:4:point: a seat point is named after its seat: use seat:<seat id>, not door:main",
+        "points.csv:5:kind: point exit:main is an exit_button point and cannot become a door point, because its "
+        "recorded history is of exit_button states; define the door point under another id",
+        "points.csv:6:seat: seat A-02 does not match point seat:A-01; a seat point is named seat:<its seat id>",
+        "points.csv:7:point: unknown seat Z-99: a seat point needs its seat imported first",
+        "points.csv:8:gateway: 'floor 3' is not a gateway id; use 1 to 64 characters of A-Z a-z 0-9 _ . -",
+        "points.csv:8:seat: only a seat point belongs to a seat; leave seat empty for an equipment point",
+        "points.csv:9:kind: 'fan' is not a point kind; use one of door, exit_button, seat, equipment",
+        "points.csv:10:point: point door:side is also on row 2"]
+
+
+def test_a_points_file_without_the_label_column_is_refused(floor, tmp_path):
+    assert refused(floor, "points", put(tmp_path, "points.csv", "point,kind\ndoor:side,door\n")) == [
+        "points.csv:1:label: missing required column label; found: point, kind"]
 
 
 def test_one_bad_row_at_the_end_of_a_long_file_stops_the_whole_file(floor, tmp_path):

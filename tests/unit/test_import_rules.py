@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from kiosk.domain import imports as rules
-from kiosk.domain.imports import (BadgeRecord, Line, RosterRecord, Row, SeatRecord, ShiftRecord, StaffRecord,
-                                  cell_text, read_rows)
+from kiosk.domain.imports import (BadgeRecord, Line, PointRecord, RosterRecord, Row, SeatRecord, ShiftRecord,
+                                  StaffRecord, cell_text, read_rows)
 
 F = "f.csv"
 
@@ -21,8 +21,8 @@ def rows_of(kind: str, *lines: list[object]) -> list[Row]:
     return rows
 
 
-def one(kind: str, **values: str) -> tuple[object, list[str]]:
-    """Parse a single row given by column; return the record and the errors as text."""
+def one(kind: str, /, **values: str) -> tuple[object, list[str]]:
+    """Parse a single row given by column (a points row has a ``kind`` column too); return the record and errors."""
     record, errors = rules.PARSERS[kind](F, Row(2, values))
     return record, [str(e) for e in errors]
 
@@ -203,6 +203,59 @@ def test_a_roster_row_with_an_impossible_date_an_unknown_duty_and_no_shift_repor
                       "f.csv:2:duty: 'boss' is not a duty; use leader or operator"]
 
 
+# --- point rows -----------------------------------------------------------------------------------
+
+def test_a_point_row_reads_its_kind_in_any_case_and_leaves_gateway_and_label_optional():
+    record, errors = one("points", point="door:main", kind="Door", label="", gateway="", seat="")
+    assert errors == [] and record == PointRecord("door:main", "door", "", None)
+
+
+def test_a_seat_point_names_its_seat_in_its_id_and_the_seat_column_may_repeat_it():
+    record, errors = one("points", point="seat:A-01", kind="seat", label="A-01 坐垫", gateway="floor-3", seat="A-01")
+    assert errors == [] and record == PointRecord("seat:A-01", "seat", "A-01 坐垫", "floor-3")
+    assert record.seat == "A-01"
+    assert PointRecord("seat:A-01", "door", "").seat is None  # only a seat point belongs to a seat
+
+
+def test_a_seat_point_not_named_after_its_seat_is_refused_saying_what_to_call_it():
+    _record, errors = one("points", point="mat-7", kind="seat", label="", seat="A-07")
+    assert errors == ["f.csv:2:point: a seat point is named after its seat: use seat:A-07, not mat-7"]
+    _record, errors = one("points", point="seat:", kind="seat", label="")
+    assert errors == ["f.csv:2:point: a seat point is named after its seat: use seat:<seat id>, not seat:"]
+
+
+def test_a_seat_column_that_disagrees_with_the_point_id_is_refused():
+    _record, errors = one("points", point="seat:A-01", kind="seat", label="", seat="A-02")
+    assert errors == [
+        "f.csv:2:seat: seat A-02 does not match point seat:A-01; a seat point is named seat:<its seat id>"]
+
+
+def test_a_point_that_is_not_a_seat_cannot_name_a_seat():
+    _record, errors = one("points", point="exit:main", kind="exit_button", label="", seat="A-01")
+    assert errors == ["f.csv:2:seat: only a seat point belongs to a seat; leave seat empty for an exit_button point"]
+
+
+@pytest.mark.parametrize("point", ["door main", "门:1", "x" * 65, "door/main"])
+def test_a_point_id_outside_1_to_64_letters_digits_and_colon_underscore_dot_dash_is_refused(point):
+    _record, errors = one("points", point=point, kind="door", label="")
+    assert errors == [f"f.csv:2:point: {point!r} is not a point id; use 1 to 64 characters of A-Z a-z 0-9 : _ . -"]
+
+
+def test_a_point_row_with_an_unknown_kind_a_bad_gateway_and_a_long_label_reports_each():
+    record, errors = one("points", point="fan:1", kind="fan", label="风" * 101, gateway="floor 3")
+    assert record is None
+    assert errors == [
+        "f.csv:2:kind: 'fan' is not a point kind; use one of door, exit_button, seat, equipment",
+        f"f.csv:2:label: '{'风' * 101}' is longer than 100 characters",
+        "f.csv:2:gateway: 'floor 3' is not a gateway id; use 1 to 64 characters of A-Z a-z 0-9 _ . -"]
+
+
+def test_a_point_id_twice_in_a_file_is_a_duplicate():
+    door = ["door:main", "door", "正门", "", ""]
+    _lines, errors = rules.parse_rows("points", F, rows_of("points", door, door))
+    assert [str(e) for e in errors] == ["f.csv:3:point: point door:main is also on row 2"]
+
+
 # --- plans: staff ---------------------------------------------------------------------------------
 
 WANG = StaffRecord("10001", "王伟", "leader", "L2", "A", True)
@@ -297,6 +350,46 @@ def test_seats_name_the_zones_to_create_once_each():
     plan = rules.plan_seats(lines(SeatRecord("A-01", "A", 1, 1), SeatRecord("E-01", "E", 1, 1),
                                   SeatRecord("E-02", "E", 2, 1)), {})
     assert rules.new_zones(plan, {"A"}) == ["E"]
+
+
+# --- plans: points ---------------------------------------------------------------------------------
+
+DOOR = PointRecord("door:main", "door", "正门", "floor-3")
+
+
+def test_new_points_are_added_and_changed_labels_are_updated():
+    plan, errors = rules.plan_points(F, lines(PointRecord("door:main", "door", "正门（东）", "floor-3"),
+                                              PointRecord("door:fire", "door", "消防门")),
+                                     {"door:main": DOOR}, seats=set())
+    assert errors == []
+    assert plan.new == [PointRecord("door:fire", "door", "消防门", None)]
+    assert plan.changed == [PointRecord("door:main", "door", "正门（东）", "floor-3")]
+
+
+def test_a_point_whose_file_gives_no_gateway_keeps_the_one_it_has():
+    plan, errors = rules.plan_points(F, lines(PointRecord("door:main", "door", "正门", None)),
+                                     {"door:main": DOOR}, seats=set())
+    assert errors == [] and plan.unchanged == 1 and plan.changed == []
+
+
+def test_a_point_cannot_change_kind_because_its_history_would_not_fit():
+    plan, errors = rules.plan_points(F, lines(PointRecord("door:main", "equipment", "正门")),
+                                     {"door:main": DOOR}, seats=set())
+    assert [str(e) for e in errors] == [
+        "f.csv:2:kind: point door:main is a door point and cannot become an equipment point, because its "
+        "recorded history is of door states; define the equipment point under another id"]
+    assert (plan.new, plan.changed, plan.unchanged) == ([], [], 0)
+
+
+def test_a_seat_point_needs_its_seat_to_exist():
+    _plan, errors = rules.plan_points(F, lines(PointRecord("seat:A-01", "seat", ""),
+                                               PointRecord("seat:Z-99", "seat", "")), {}, seats={"A-01"})
+    assert [str(e) for e in errors] == ["f.csv:3:point: unknown seat Z-99: a seat point needs its seat imported first"]
+
+
+def test_points_not_in_the_file_are_never_removed():
+    plan, _errors = rules.plan_points(F, [], {"door:main": DOOR}, seats=set())
+    assert plan.removed == []
 
 
 # --- plans: roster --------------------------------------------------------------------------------
