@@ -104,14 +104,22 @@ def demo(obj: dict[str, Any], host: str, port: int, reset: bool) -> None:
     from kiosk.services import demo as demo_data
     from kiosk.store.db import upgrade
 
+    from kiosk.devices import sensor_sim
+    from kiosk.services import sensors
+
     instance = obj["instance"] or tempfile.mkdtemp(prefix="floor-kiosk-demo-")
     os.environ["KIOSK_INSTANCE"] = instance
-    overrides = {"NFC_DEVICE": "sim"}
+    Path(instance).mkdir(parents=True, exist_ok=True)
+    secret = sensor_sim.demo_secret(Path(instance))
+    overrides = {"NFC_DEVICE": "sim", "GATEWAY_SECRETS": f"{sensor_sim.GATEWAY_ID}={secret}",
+                 "DEMO_SENSORS_URL": f"http://{host}:{port}"}
     cfg = load_config(instance, overrides=overrides)
     upgrade(cfg["DATABASE_URL"])
     ctx = _context(instance)
     if reset or not demo_data.read_panel(instance):
         demo_data.write_panel(ctx, demo_data.generate(ctx))
+    sensors.define_points(ctx, [{"id": p.id, "kind": p.kind, "label": p.label, "gateway": sensor_sim.GATEWAY_ID}
+                                for p in sensor_sim.POINTS], actor="demo")
     url = f"http://{host}:{port}/"
     _serve(instance, host, port, overrides,
            banner=f"floor-kiosk demo\n  instance: {instance}\n  kiosk:    {url}\n"

@@ -28,6 +28,7 @@ class Runtime:
         self.reader_id = reader_id
         self.tick_seconds = tick_seconds
         self.reader: Any = None
+        self.sensors: Any = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -41,6 +42,14 @@ class Runtime:
         self.app.extensions["kiosk.reader"] = self.reader
         self.ctx.reader_health[self.reader_id] = {"state": self.reader.health.value, "message": ""}
         self.reader.start(self._on_tap, self._on_health)
+        if cfg.get("DEMO_SENSORS_URL"):
+            from pathlib import Path
+
+            from kiosk.devices.sensor_sim import DemoSensors
+
+            self.sensors = DemoSensors(Path(cfg["INSTANCE_PATH"]), cfg["DEMO_SENSORS_URL"])
+            self.sensors.start()
+            self.app.extensions["kiosk.demo_sensors"] = self.sensors
         self._ticker = threading.Thread(target=self._tick_loop, name="kiosk-timers", daemon=True)
         self._ticker.start()
         logger.info("reader %s (%s) and timers started", self.reader_id, cfg["NFC_DEVICE"])
@@ -50,6 +59,8 @@ class Runtime:
         self._stop.set()
         if self.reader is not None:
             self.reader.stop()
+        if self.sensors is not None:
+            self.sensors.stop()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
 

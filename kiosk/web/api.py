@@ -53,3 +53,19 @@ def sim_tap() -> Any:
                                        "or the reader is unplugged."}), 409
         return jsonify({"ok": True, "via": "reader"})
     return jsonify(rollcall.record_tap(services(), uid, reader_id=body.get("reader", "kiosk")))
+
+
+@bp.post("/sim/sensor")
+def sim_sensor() -> Any:
+    """Open or close a simulated contact (demo only; from this machine only): {"point": "door:main", "state": "open"}."""
+    sensors = current_app.extensions.get("kiosk.demo_sensors")
+    if sensors is None:
+        raise ServiceError("not_simulated", "This kiosk has real sensors; simulated contacts are off.")
+    if request.remote_addr not in ("127.0.0.1", "::1"):
+        raise ServiceError("local_only", "Simulated contacts are driven from this machine only.")
+    body = request.get_json(silent=True) or {}
+    try:
+        sensors.set(str(body.get("point", "")), str(body.get("state", "")))
+    except ValueError as exc:
+        raise ServiceError("bad_contact", str(exc)) from None
+    return jsonify({"ok": True})

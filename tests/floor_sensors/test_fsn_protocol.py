@@ -211,23 +211,13 @@ def test_encoding_a_frame_longer_than_128_bytes_raises_frame_error() -> None:
     assert info.value.kind is ErrorKind.TOO_LONG
 
 
-def protocol_document() -> Path | None:
-    """The shared protocol document beside the repository, when it is there (it is in CI)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "sensor-node-protocol.md"
-        if candidate.is_file():
-            return candidate
-        candidate = parent.parent / "shared" / "sensor-node-protocol.md"
-        if candidate.is_file():
-            return candidate
-    return None
+def protocol_document() -> Path:
+    """The FSN/1 document the project ships (docs/), the contract for gateway, simulator and firmware."""
+    return Path(__file__).resolve().parents[2] / "docs" / "sensor-node-protocol.md"
 
 
 def test_the_examples_in_the_protocol_document_itself_decode_and_re_encode_byte_identically() -> None:
     doc = protocol_document()
-    if doc is None:
-        pytest.skip("shared/sensor-node-protocol.md is not beside the repository")
     text = doc.read_text(encoding="utf-8")
     block = text.split("## Examples", 1)[1].split("```", 2)[1]
     lines = [line.strip().encode() for line in block.splitlines() if line.strip().startswith("$")]
