@@ -1,7 +1,6 @@
 """FSN/1, the floor sensor node serial protocol: a pure codec.
 
-The contract is /work/shared/sensor-node-protocol.md (kept beside the project as
-``shared/sensor-node-protocol.md``). Every frame is one ASCII line::
+The contract is ``docs/sensor-node-protocol.md``. Every frame is one ASCII line::
 
     $<body>*<CRC>\\r\\n
 
