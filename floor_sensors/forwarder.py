@@ -105,6 +105,7 @@ class Forwarder:
         delay = 0.0
         last_post = float("-inf")
         while not self._stop.is_set():
+            self.outbox.arm()  # before the look, so an append right after it is not missed
             batch = self.outbox.peek(self.batch_size)
             if not batch and time.monotonic() - last_post < self.health_interval:
                 self.outbox.wait(max(0.0, min(self.health_interval - (time.monotonic() - last_post), 1.0)))

@@ -63,7 +63,9 @@ class Outbox:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        # Set on every append; the forwarder clears it before it looks, so an append that lands
+        # between its look and its wait still wakes it (a Condition alone would lose that notify).
+        self._signal = threading.Event()
         self._leased: set[int] = set()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -110,7 +112,7 @@ class Outbox:
                 cur.execute("ROLLBACK")
                 self._count = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
                 raise
-            self._changed.notify_all()
+            self._signal.set()
         return [self.event_id(k) for k in keys if k is not None]
 
     def _trim(self, cur: sqlite3.Cursor, at: str | None) -> None:
@@ -183,15 +185,17 @@ class Outbox:
         with self._lock:
             self._leased.difference_update(keys)
 
+    def arm(self) -> None:
+        """Forget earlier appends: the next :meth:`wait` returns at the first append after this call."""
+        self._signal.clear()
+
     def wait(self, timeout: float) -> bool:
-        """Block until an event is appended or ``timeout`` passes; return True if one was."""
-        with self._changed:
-            return self._changed.wait(timeout)
+        """Block until an event is appended (since the last :meth:`arm`) or ``timeout`` passes."""
+        return self._signal.wait(timeout)
 
     def wake(self) -> None:
         """Wake any thread blocked in :meth:`wait` (used at shutdown)."""
-        with self._changed:
-            self._changed.notify_all()
+        self._signal.set()
 
     def all_ids(self) -> list[str]:
         """Return the ids of every stored event, oldest first (for checks and tests)."""

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
-from kiosk.store.eventlog import canonical_json, log_event
+from kiosk.store.eventlog import canonical_json, log_event, log_events
 from kiosk.store.models import POINT_KINDS, Gateway, Point, SensorEvent
 
 logger = logging.getLogger(__name__)
@@ -172,15 +172,17 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
                                     "reconciled": bool(ev.get("reconciled")), "gateway": gateway_id})
             if rows:
                 conn.execute(insert(_sev), rows)
-            for ch in changes:
+            # The live state needs only each point's last change of the batch; the log gets every one.
+            last = {ch["point"]: ch for ch in changes}
+            for ch in last.values():
                 conn.execute(update(_points).where(_points.c.id == ch["point"]).values(
                     state=ch["state"], changed_at=_parse_time(ch["at"]), reconciled=ch["reconciled"],
                     gateway_id=gateway_id))
-                log_event(conn, at=_parse_time(ch["at"]), kind="point_changed", actor=f"gateway:{gateway_id}",
-                          subject=ch["point"], outcome=ch["state"],
-                          reason="reconciled from a heartbeat" if ch["reconciled"] else "",
-                          rule="§6.5" if ch["kind"] == "door" else "",
-                          data={"previous": ch["previous"]})
+            log_events(conn, [{"at": _parse_time(ch["at"]), "kind": "point_changed", "actor": f"gateway:{gateway_id}",
+                               "subject": ch["point"], "outcome": ch["state"],
+                               "reason": "reconciled from a heartbeat" if ch["reconciled"] else "",
+                               "rule": "§6.5" if ch["kind"] == "door" else "", "data": {"previous": ch["previous"]}}
+                              for ch in changes])
             for ev in events:
                 if isinstance(ev, dict) and ev.get("type") in ("node_health", "overflow") and ev.get("id") in accepted:
                     log_event(conn, at=now, kind=f"gateway_{ev['type']}", actor=f"gateway:{gateway_id}",

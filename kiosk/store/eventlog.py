@@ -24,3 +24,12 @@ def log_event(conn: Connection, *, at: datetime, kind: str, actor: str = "", sub
     """Append one row to the event log in the caller's transaction."""
     conn.execute(_INSERT, {"at": at, "kind": kind, "actor": actor, "subject": subject, "outcome": outcome,
                            "reason": reason[:200], "rule": rule, "data": canonical_json(data or {})})
+
+
+def log_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Append many rows in one statement (a batch of sensor changes); same fields as :func:`log_event`."""
+    if not rows:
+        return
+    conn.execute(_INSERT, [{"actor": "", "subject": "", "outcome": "", "rule": "", **r,
+                            "reason": r.get("reason", "")[:200], "data": canonical_json(r.get("data") or {})}
+                           for r in rows])
