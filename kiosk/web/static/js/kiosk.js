@@ -1,0 +1,177 @@
+// The roll call kiosk screen: wires the Socket.IO namespace /kiosk to the board, the tap card and the
+// leader console. Template values come from data- attributes on <body> (no inline scripts: CSP).
+// The server sends a full snapshot on every (re)connect; the screen replaces its state from it, so a
+// screen that lost the network is never stale.
+
+import { byTestId, setText } from "./dom.js";
+import { applyStatic, initialLanguage, language, onLanguageChange, setLanguage, t } from "./i18n.js";
+import * as board from "./board.js";
+import * as input from "./input.js";
+import * as leader from "./leader.js";
+import * as sound from "./sound.js";
+import * as tapcard from "./tapcard.js";
+import * as time from "./time.js";
+
+const body = document.body;
+const config = {
+  kioskId: body.dataset.kioskId || "kiosk",
+  language: body.dataset.language || "zh-CN",
+  timezone: body.dataset.timezone,
+  sim: body.dataset.sim === "true",
+  wedge: body.dataset.wedge === "true",
+  simTapUrl: body.dataset.simTapUrl || "/api/v1/sim/tap",
+};
+
+// ---------------------------------------------------------------------------------- touch screen guards
+
+function guardTouchScreen() {
+  // No pinch or ctrl+wheel zoom, no long-press menu: a wall screen must stay as laid out.
+  for (const type of ["gesturestart", "gesturechange", "gestureend"]) {
+    document.addEventListener(type, (ev) => ev.preventDefault(), { passive: false });
+  }
+  document.addEventListener("touchmove", (ev) => { if (ev.touches && ev.touches.length > 1) ev.preventDefault(); }, { passive: false });
+  window.addEventListener("wheel", (ev) => { if (ev.ctrlKey) ev.preventDefault(); }, { passive: false });
+  window.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  window.addEventListener("keydown", (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ["+", "-", "=", "0"].includes(ev.key)) ev.preventDefault();
+  });
+}
+
+// ----------------------------------------------------------------------------------- connection banner
+
+let connection = "connecting";
+let lostAt = 0;
+
+function drawConnection() {
+  const banner = byTestId("connection-status");
+  banner.dataset.state = connection;
+  banner.hidden = connection === "connected";
+  body.classList.toggle("stale", connection === "disconnected");
+  let text = t("conn.connecting");
+  if (connection === "connected") text = t("conn.ok");
+  if (connection === "disconnected") {
+    const secs = Math.floor((Date.now() - lostAt) / 1000);
+    text = secs >= 5 ? t("conn.lost.since", { s: secs }) : t("conn.lost");
+  }
+  setText(banner.querySelector(".connection-text"), text);
+}
+
+function setConnection(next) {
+  if (next === "disconnected" && connection !== "disconnected") lostAt = Date.now();
+  connection = next;
+  drawConnection();
+}
+
+// ------------------------------------------------------------------------------------------------ main
+
+function renderAll() {
+  board.render();
+  leader.refresh();
+}
+
+function afterRowsChanged() {
+  board.renderRowsAndCounts();
+  leader.refresh();
+}
+
+function start() {
+  board.state.kioskId = config.kioskId;
+  if (config.timezone) time.setTimeZone(config.timezone);
+  setLanguage(initialLanguage(config.language), { persist: false });
+  for (const el of document.querySelectorAll(".connection-text, .reader-text")) el.removeAttribute("data-i18n");
+  guardTouchScreen();
+  sound.unlock(); // runs at once where the kiosk browser allows autoplay; else on the first touch
+  sound.installUnlock();
+  tapcard.init();
+
+  const toggle = byTestId("lang-toggle");
+  const drawToggle = () => {
+    setText(toggle, t("lang.toggle"));
+    toggle.setAttribute("aria-label", language() === "zh-CN" ? "Switch to English" : "切换为中文");
+  };
+  toggle.addEventListener("click", () => setLanguage(language() === "zh-CN" ? "en" : "zh-CN"));
+  onLanguageChange(() => { drawToggle(); drawConnection(); renderAll(); });
+  drawToggle();
+
+  if (typeof window.io !== "function") {
+    setConnection("disconnected");
+    return; // socket.io client missing: `make setup` copies it into static/vendor
+  }
+  const socket = window.io("/kiosk", {
+    transports: ["websocket"],
+    query: { kiosk: config.kioskId },
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 3000,
+  });
+
+  leader.init(socket, () => { board.render(); leader.refresh(); });
+  if (config.sim) input.initSim(config.simTapUrl);
+  if (config.wedge) {
+    input.initWedge((uid) => socket.timeout(5000).emit("submit_wedge", { uid }, (err, answer) => {
+      if (!err) input.wedgeRefused(answer);
+    }));
+  }
+  document.getElementById("absentee-dismiss").addEventListener("click", () => {
+    board.dismissClosedReport();
+    board.renderClosedReport();
+  });
+
+  socket.on("connect", () => setConnection("connected"));
+  socket.on("disconnect", (reason) => {
+    setConnection("disconnected");
+    // The client reconnects by itself except when the server hung up on it: then ask again.
+    if (reason === "io server disconnect") socket.connect();
+  });
+  socket.on("connect_error", () => setConnection("disconnected"));
+
+  socket.on("snapshot", (snap) => {
+    board.applySnapshot(snap);
+    renderAll();
+  });
+  socket.on("tap_recorded", (p) => {
+    // This screen's reader only: another kiosk's taps change rows but not this card.
+    if (!p.reader_id || p.reader_id === config.kioskId) tapcard.showTap(p);
+    if (board.applyTap(p)) afterRowsChanged();
+  });
+  socket.on("tap_failed", (p) => {
+    if (!p.reader_id || p.reader_id === config.kioskId) tapcard.showFailed(p);
+  });
+  socket.on("attendance_marked", (p) => {
+    if (board.applyMark(p)) afterRowsChanged();
+  });
+  socket.on("rollcall_closed", (p) => {
+    board.applyClosed(p);
+    renderAll();
+  });
+  socket.on("question_asked", (p) => { board.applyQuestion(p); board.renderQuestion(); leader.refresh(); });
+  socket.on("question_answered", (p) => { board.applyQuestion(p); board.renderQuestion(); leader.refresh(); });
+  socket.on("leader_session_started", (p) => {
+    if (board.applyLeaderStarted(p)) leader.open();
+  });
+  socket.on("leader_session_ended", (p) => {
+    if (board.applyLeaderEnded(p)) leader.hide();
+  });
+  socket.on("reader_health_changed", (p) => { board.applyReader(p); board.renderReader(); });
+
+  // Once a second: clock, countdown, idle timer; a fresh board when a roll call window opens or
+  // closes (the board's window flag disagrees with the clock), at most every 3 s.
+  let lastAsked = 0;
+  const tick = () => {
+    setText(byTestId("clock"), time.hhmmss(time.now(), language()));
+    board.renderCountdown();
+    if (board.windowStale() && socket.connected && Date.now() - lastAsked > 3000) {
+      lastAsked = Date.now();
+      socket.timeout(5000).emit("request_snapshot", null, (err, snap) => {
+        if (!err && snap) { board.applySnapshot(snap); renderAll(); }
+      });
+    }
+    leader.tick();
+    if (connection === "disconnected") drawConnection();
+  };
+  tick();
+  setInterval(tick, 1000);
+  applyStatic(document);
+  drawConnection();
+}
+
+start();

@@ -1,0 +1,147 @@
+// The big result card: what one tap came to, in words a person understands, with a colour and a sound.
+// green = accepted (到), amber = accepted but late, blue = already checked in, red = refused or not recorded.
+
+import { byTestId, setText } from "./dom.js";
+import { language, onLanguageChange, t } from "./i18n.js";
+import * as sound from "./sound.js";
+import { state } from "./board.js";
+import * as time from "./time.js";
+
+const SHOW_MS = 8000; // then back to "tap your badge", so the next person never reads someone else's result
+
+let shown = null; // {kind: "tap" | "failed" | "local", payload}
+let idleTimer = null;
+
+function card() {
+  return byTestId("tap-result");
+}
+
+function colourOf(entry) {
+  if (entry.kind !== "tap") return "refused";
+  const p = entry.payload;
+  if (p.outcome === "present") return p.leader_late ? "late" : "accepted";
+  if (p.outcome === "late") return "late";
+  if (p.outcome === "duplicate") return "info";
+  return "refused";
+}
+
+function soundOf(colour) {
+  return { accepted: "accepted", late: "accepted", info: "info" }[colour] || "refused";
+}
+
+function outcomeText(entry) {
+  if (entry.kind === "failed") return t("outcome.failed");
+  if (entry.kind === "local") return t("outcome.refused");
+  const o = entry.payload.outcome;
+  if (o === "present" || o === "late" || o === "duplicate") return t(`outcome.${o}`);
+  return t("outcome.refused");
+}
+
+/** The reason lines for one outcome, in the current language (every outcome the server can send). */
+export function reasonLines(entry) {
+  const lang = language();
+  if (entry.kind === "failed") return [t("reason.tap_failed")];
+  if (entry.kind === "local") return [t(`reason.${entry.payload.error}`)];
+  const p = entry.payload;
+  const detail = p.detail || {};
+  const lines = [];
+  switch (p.outcome) {
+    case "present":
+      lines.push(t("reason.present"));
+      break;
+    case "late":
+      lines.push(t("reason.late", { start: state.shift ? time.hhmm(time.parse(state.shift.starts_at), lang) : "" }));
+      break;
+    case "duplicate":
+      lines.push(t("reason.duplicate"));
+      break;
+    case "not_on_roster":
+      lines.push(detail.on_shift
+        ? t("reason.not_on_roster.on_shift", { on_shift: detail.on_shift, shift: state.shift ? state.shift.name : "" })
+        : t("reason.not_on_roster", { shift: state.shift ? state.shift.name : "" }));
+      break;
+    case "outside_window":
+      if (detail.closed) lines.push(t("reason.outside_window.closed"));
+      else if (state.window && !state.window.open) {
+        lines.push(t("reason.outside_window.next", { time: time.hhmm(time.parse(state.window.opens_at), lang) }));
+      } else lines.push(t("reason.outside_window"));
+      break;
+    case "unknown_badge":
+    case "badge_lost":
+    case "badge_revoked":
+    case "staff_left":
+      lines.push(t(`reason.${p.outcome}`));
+      break;
+    default:
+      lines.push(t("reason.unknown_badge"));
+  }
+  // §3.1: the duty leader should be there at least 10 minutes before the shift.
+  if (p.leader_late) lines.push(t("reason.leader_late", { n: state.leaderEarlyMinutes }));
+  return lines;
+}
+
+function metaText(entry) {
+  const p = entry.payload || {};
+  const parts = [];
+  if (p.employee_no) parts.push(t("empno", { no: p.employee_no }));
+  if (p.seat) parts.push(t("seat", { seat: p.seat }));
+  else if (p.duty === "leader") parts.push(t("duty.leader"));
+  if (!p.employee_no && p.uid_tail) parts.push(p.uid_tail);
+  return parts.join(" · ");
+}
+
+function draw() {
+  const el = card();
+  if (!shown) {
+    el.dataset.state = "idle";
+    el.dataset.outcome = "";
+    setText(byTestId("tap-result-outcome"), t("idle.title"));
+    setText(byTestId("tap-result-name"), "");
+    setText(byTestId("tap-result-meta"), "");
+    setText(byTestId("tap-result-reason"), t("idle.sub"));
+    return;
+  }
+  el.dataset.state = colourOf(shown);
+  el.dataset.outcome = shown.kind === "tap" ? shown.payload.outcome : shown.kind === "failed" ? "tap_failed" : shown.payload.error;
+  setText(byTestId("tap-result-outcome"), outcomeText(shown));
+  setText(byTestId("tap-result-name"), (shown.payload && shown.payload.name) || "");
+  setText(byTestId("tap-result-meta"), metaText(shown));
+  setText(byTestId("tap-result-reason"), reasonLines(shown).join("\n"));
+}
+
+function present(entry) {
+  shown = entry;
+  draw();
+  // Restart the flash animation so two taps in a row are visibly two.
+  const el = card();
+  el.classList.remove("flash");
+  void el.offsetWidth;
+  el.classList.add("flash");
+  sound.play(soundOf(colourOf(entry)));
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    shown = null;
+    draw();
+  }, SHOW_MS);
+}
+
+/** A `tap_recorded` event. */
+export function showTap(payload) {
+  present({ kind: "tap", payload });
+}
+
+/** A `tap_failed` event: the tap was NOT recorded. */
+export function showFailed(payload) {
+  present({ kind: "failed", payload });
+}
+
+/** A tap refused before it reached roll call (e.g. a wedge UID that is not a UID). */
+export function showLocal(error, message = "") {
+  present({ kind: "local", payload: { error, message } });
+}
+
+export function init() {
+  for (const el of card().querySelectorAll("[data-i18n]")) el.removeAttribute("data-i18n");
+  draw();
+  onLanguageChange(draw);
+}

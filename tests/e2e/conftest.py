@@ -1,0 +1,274 @@
+"""Real-browser fixtures: one Debian Chromium per test session, and kiosk servers run as `kiosk serve`.
+
+The browser is Debian's Chromium (never one downloaded by ``playwright install``). A missing browser
+fails the run with what to do: browser tests never skip silently.
+
+Each test gets its own server process on a fresh instance (migrated, then filled with the demo's
+generated floor, shifts anchored to now so roll call is open), so no test sees another's taps or
+leader session. ``kiosk_server`` is a factory: a test can choose the reader (``KIOSK_NFC_DEVICE``),
+extra environment and where the shifts are anchored, and can stop and restart its server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from sqlalchemy import select
+
+from kiosk.config import load_config
+from kiosk.services import demo
+from kiosk.services.context import ServiceContext
+from kiosk.store.db import make_engine, make_sessionmaker, upgrade
+from kiosk.store.models import Badge, RosterEntry, Staff
+
+CHROMIUM = "/usr/lib/chromium/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+REPO = Path(__file__).resolve().parents[2]
+START_DEADLINE = 20.0  # seconds for `kiosk serve` to answer /healthz
+LANDSCAPE = {"width": 1920, "height": 1080}
+PORTRAIT = {"width": 1080, "height": 1920}
+UNKNOWN_UID = "DEADBEEF0001"  # on the demo panel as 未知卡片; no badge has it
+
+
+# ------------------------------------------------------------------------------------------- browser
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium for the whole session."""
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"CI: Debian's Chromium is missing at {CHROMIUM}; the CI image must install it "
+                        "(deploy/ensure-system-deps.sh does). Browser tests never skip.", pytrace=False)
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}. Run `make test` (it installs system packages) "
+                    "or `deploy/ensure-system-deps.sh`; never `playwright install`.", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    try:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    except Exception as exc:
+        pw.stop()
+        pytest.fail(f"Chromium at {CHROMIUM} would not start: {exc}", pytrace=False)
+    yield chromium
+    chromium.close()
+    pw.stop()
+
+
+@pytest.fixture
+def open_page(browser: Any, kiosk_server: Any) -> Iterator[Callable[..., Any]]:
+    """Open a kiosk page in a fresh browser context (own localStorage); fail the test on any JS error.
+
+    Depends on ``kiosk_server`` so pages close before their servers stop (a server waits for open websockets).
+    """
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def _open(url: str, viewport: dict[str, int] | None = None) -> Any:
+        context = browser.new_context(viewport=viewport or LANDSCAPE, locale="zh-CN", device_scale_factor=1)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.locator("body.loaded").wait_for()
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the kiosk page: {errors}"
+
+
+# --------------------------------------------------------------------------------------- floor data
+
+@dataclass(frozen=True)
+class Person:
+    """Someone in the generated floor, as a test needs them."""
+
+    employee_no: str
+    name: str
+    uid: str
+    seat: str | None = None
+
+
+@dataclass
+class Floor:
+    """The facts a test needs about the generated floor: who to tap for which outcome."""
+
+    shift_code: str
+    leader: Person
+    operators: list[Person]  # rostered on the open shift, in board order
+    on_panel: list[Person]  # operators of the open shift that the demo tap panel offers
+    other_shift: Person  # an operator rostered on the next shift today
+    lost: Person  # badge reported lost
+    left: Person  # has left; badge revoked
+    panel: list[dict[str, str]] = field(default_factory=list)
+
+
+def prepare_instance(path: Path, anchor: datetime) -> Floor:
+    """Migrate a fresh instance (as `kiosk db upgrade` does) and fill it with the demo's generated floor.
+
+    ``anchor`` is "now" for the generator: the first shift starts 10–15 minutes after it.
+    """
+    cfg = load_config(path, environ={})
+    upgrade(cfg["DATABASE_URL"])
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        panel = demo.generate(ctx, now=anchor)
+        demo.write_panel(ctx, panel)
+        with engine.connect() as conn:
+            people = conn.execute(
+                select(Staff.employee_no, Staff.name, Staff.active, Badge.uid, Badge.status)
+                .join(Badge, Badge.staff_id == Staff.id)).all()
+            roster = conn.execute(
+                select(Staff.employee_no, RosterEntry.shift_code, RosterEntry.duty, RosterEntry.seat_id)
+                .join(Staff, Staff.id == RosterEntry.staff_id)
+                .order_by(RosterEntry.duty.asc(), RosterEntry.seat_id, Staff.employee_no)).all()
+    finally:
+        engine.dispose()
+    by_no = {p.employee_no: p for p in people}
+
+    def person(no: str, seat: str | None = None) -> Person:
+        return Person(no, by_no[no].name, by_no[no].uid, seat)
+
+    first = "M"  # the demo's first shift, the one whose roll call is open
+    leader = next(r for r in roster if r.shift_code == first and r.duty == "leader")
+    operators = [person(r.employee_no, r.seat_id) for r in roster if r.shift_code == first and r.duty == "operator"]
+    panel_uids = {b["uid"] for b in panel}
+    other = next(r for r in roster if r.shift_code != first and r.duty == "operator" and by_no[r.employee_no].uid in panel_uids)
+    lost = next(p for p in people if p.status == "lost")
+    left = next(p for p in people if not p.active)
+    return Floor(shift_code=first, leader=person(leader.employee_no), operators=operators,
+                 on_panel=[o for o in operators if o.uid in panel_uids],
+                 other_shift=person(other.employee_no), lost=person(lost.employee_no),
+                 left=person(left.employee_no), panel=panel)
+
+
+# -------------------------------------------------------------------------------------------- server
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class KioskProcess:
+    """`kiosk --instance DIR serve --port N` as a subprocess, with its reader chosen by environment."""
+
+    def __init__(self, instance: Path, floor: Floor, nfc_device: str, env: dict[str, str]) -> None:
+        self.instance = instance
+        self.floor = floor
+        self.nfc_device = nfc_device
+        self.extra_env = env
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = instance / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "KioskProcess":
+        """Start the server and wait (with a deadline, not a fixed sleep) until /healthz answers."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+        env.update({"KIOSK_NFC_DEVICE": self.nfc_device, "PYTHONUNBUFFERED": "1", **self.extra_env})
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kiosk.cli", "--instance", str(self.instance), "serve", "--port", str(self.port)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + START_DEADLINE
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"kiosk serve exited with {self.proc.returncode}:\n{self.log_tail()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)  # polling interval, bounded by the deadline above
+        self.stop()
+        pytest.fail(f"kiosk serve did not answer /healthz within {START_DEADLINE:.0f} s:\n{self.log_tail()}",
+                    pytrace=False)
+
+    def stop(self, crash: bool = False) -> None:
+        """Stop the server: SIGTERM (graceful), or SIGKILL to its process group, as a crash or power cut would.
+
+        A graceful stop waits for open websockets (gunicorn's graceful timeout), so pages close first.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if crash:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+    def restart(self) -> "KioskProcess":
+        """Start again on the same port and instance."""
+        self.stop()
+        return self.start()
+
+    def tap(self, uid: str) -> dict[str, Any]:
+        """POST /api/v1/sim/tap, as `kiosk tap` does."""
+        import json
+
+        req = urllib.request.Request(self.url + "/api/v1/sim/tap", method="POST", data=json.dumps({"uid": uid}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@pytest.fixture
+def kiosk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., KioskProcess]]:
+    """A factory of running kiosk servers, each on its own fresh instance; all stopped at teardown.
+
+    ``kiosk_server(nfc_device="sim", env={...}, shift_starts_in=timedelta(minutes=15))``; an nfcpy test
+    passes e.g. ``nfc_device="udp:localhost:54321"``.
+    """
+    started: list[KioskProcess] = []
+
+    def _make(nfc_device: str = "sim", env: dict[str, str] | None = None,
+              shift_starts_in: timedelta = timedelta(minutes=18)) -> KioskProcess:
+        instance = tmp_path_factory.mktemp("kiosk-instance")
+        # The generator puts the first shift 10–15 min after its anchor; anchor so it starts ~shift_starts_in from now.
+        anchor = datetime.now(timezone.utc) + shift_starts_in - timedelta(minutes=15)
+        floor = prepare_instance(instance, anchor)
+        server = KioskProcess(instance, floor, nfc_device, env or {})
+        started.append(server)
+        return server.start()
+
+    yield _make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(kiosk_server: Callable[..., KioskProcess]) -> KioskProcess:
+    """A kiosk server with the simulated reader; roll call open, shift starting in about a quarter hour."""
+    return kiosk_server()
