@@ -29,7 +29,7 @@ class KioskServer(BaseApplication):  # type: ignore[misc]
             "worker_class": "gthread",
             "threads": threads,
             "timeout": 0,  # websockets are long-lived
-            "graceful_timeout": 5,
+            "graceful_timeout": 2,  # open screens' websockets would otherwise hold a stop for the full time
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",

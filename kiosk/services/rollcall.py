@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -124,6 +125,9 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
                     other = conn.execute(_OTHER_SHIFT, {"staff_id": staff_id, "day": occ.day}).first()
                     other_shift = other.shift_code if other else None
             decision = rules.decide_tap(badge, occ, roster, answered, now, policy, other_shift)
+            if other_shift and decision.outcome is rules.Outcome.NOT_ON_ROSTER:
+                names = {sd.code: sd.name for sd in shifts}
+                decision = replace(decision, detail={**decision.detail, "on_shift_name": names.get(other_shift, "")})
             if closed and decision.outcome.accepted:
                 # The leader closed roll call early: a later tap is outside the window.
                 decision = rules.TapDecision(rules.Outcome.OUTSIDE_WINDOW, decision.employee_no, decision.name,
@@ -210,7 +214,7 @@ def end_leader_session(ctx: ServiceContext, kiosk_id: str) -> None:
     ctx.publish("leader_session_ended", {"kiosk": kiosk_id})
 
 
-def _leader_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None:
+def leader_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None:
     sess = ctx.leader_sessions.get(kiosk_id)
     if sess is None or sess.expires_at <= ctx.now():
         return None
@@ -273,8 +277,11 @@ def board(ctx: ServiceContext, kiosk_id: str = "kiosk") -> dict[str, Any]:
         "counts": counts,
         "notices": notices,
         "question": question,
-        "leader": _leader_payload(ctx, kiosk_id),
+        "leader": leader_payload(ctx, kiosk_id),
         "readers": ctx.reader_health,
+        "policy": {"opens_before_minutes": policy.opens_before.total_seconds() / 60,
+                   "closes_after_minutes": policy.closes_after.total_seconds() / 60,
+                   "leader_early_minutes": policy.leader_early.total_seconds() / 60},
     }
 
 

@@ -33,7 +33,8 @@ def snapshot() -> dict[str, Any]:
 def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run a screen action and turn refusals into an answer the screen shows."""
     try:
-        return {"ok": True, **action()}
+        # The leader's session was refreshed by the action: tell the screen its new idle deadline.
+        return {"ok": True, **action(), "leader": rollcall.leader_payload(services(), _kiosk_id())}
     except ServiceError as exc:
         logger.warning("screen %s refused: %s", _kiosk_id(), exc.message)
         return exc.to_dict()

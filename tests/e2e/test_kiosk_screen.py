@@ -96,7 +96,7 @@ def test_other_refusals_say_why_in_words(kiosk_server, open_page):
 
     server.tap(floor.other_shift.uid)
     expect(tid(page, "tap-result-name")).to_have_text(floor.other_shift.name)
-    expect(tid(page, "tap-result-reason")).to_contain_text("您今天排在 D 班")
+    expect(tid(page, "tap-result-reason")).to_contain_text("您今天排在中班")
 
     server.tap(floor.left.uid)
     expect(tid(page, "tap-result-reason")).to_contain_text("已离职")

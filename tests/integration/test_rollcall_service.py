@@ -66,7 +66,7 @@ def test_refused_taps_are_logged_with_their_reason_and_mark_nobody(floor, employ
 
 
 def test_not_on_roster_names_the_shift_the_person_is_on(floor):
-    assert rollcall.record_tap(floor, uid_of("20007"))["detail"] == {"on_shift": "N"}
+    assert rollcall.record_tap(floor, uid_of("20007"))["detail"] == {"on_shift": "N", "on_shift_name": "夜班"}
 
 
 def test_an_unknown_badge_is_refused_and_logged_without_a_person(floor):

@@ -61,7 +61,7 @@ export const DICT = {
     "reason.late": "已签到，记为迟到（开班时间 {start}）",
     "reason.duplicate": "已签到，无需重复刷卡",
     "reason.not_on_roster": "您不在本班（{shift}）的点名名单上，请联系值班班长",
-    "reason.not_on_roster.on_shift": "您今天排在 {on_shift} 班，不是本班（{shift}），请在您的班次点名时刷卡",
+    "reason.not_on_roster.on_shift": "您今天排在{on_shift}，不是本班（{shift}），请在您的班次点名时刷卡",
     "reason.unknown_badge": "这张卡没有登记，请联系值班班长",
     "reason.badge_lost": "此工牌已挂失，不能签到，请联系值班班长",
     "reason.badge_revoked": "此工牌已注销，不能签到，请联系值班班长",

@@ -73,7 +73,11 @@ function touched(answer) {
     hide();
     return;
   }
-  if (answer.error !== "timeout" && answer.error !== "disconnected") expiresAt = time.now() + IDLE_MS;
+  if (answer.leader && answer.leader.expires_at) {
+    expiresAt = time.parse(answer.leader.expires_at);  // the server's own deadline after the refresh
+  } else if (answer.error !== "timeout" && answer.error !== "disconnected") {
+    expiresAt = time.now() + IDLE_MS;
+  }
 }
 
 async function run(event, data, onOk) {

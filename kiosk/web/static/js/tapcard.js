@@ -57,7 +57,7 @@ export function reasonLines(entry) {
       break;
     case "not_on_roster":
       lines.push(detail.on_shift
-        ? t("reason.not_on_roster.on_shift", { on_shift: detail.on_shift, shift: state.shift ? state.shift.name : "" })
+        ? t("reason.not_on_roster.on_shift", { on_shift: detail.on_shift_name || detail.on_shift, shift: state.shift ? state.shift.name : "" })
         : t("reason.not_on_roster", { shift: state.shift ? state.shift.name : "" }));
       break;
     case "outside_window":
