@@ -27,8 +27,7 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -86,7 +85,11 @@ class Forwarder:
         self._thread: threading.Thread | None = None
         self._failing = False
         # The floor LAN has no proxy: ignore any *_proxy variables in the environment.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        # One kept-alive connection: a new TCP connection per batch would cost more than the batch.
+        parts = urllib.parse.urlsplit(self.url)
+        self._scheme, self._netloc = parts.scheme, parts.netloc
+        self._path = parts.path
+        self._conn: http.client.HTTPConnection | None = None
 
     def start(self) -> None:
         """Start the forwarding thread."""
@@ -99,6 +102,7 @@ class Forwarder:
         self.outbox.wake()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._close()
 
     def run(self) -> None:
         """Forward until stopped: batches in order, back-off while the server is unreachable."""
@@ -157,31 +161,52 @@ class Forwarder:
             return bool(done)
         return True
 
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+            self._conn = cls(self._netloc, timeout=self.http_timeout)
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST on the kept-alive connection; once more on a fresh one if the server had closed it.
+
+        Sending a batch twice is harmless: the server stores each event id once.
+        """
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request("POST", self._path, body=body, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                if response.will_close:
+                    self._close()
+                return response.status, payload
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def _post(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         body = json.dumps(
             {"gateway": self.gateway_id, "sent_at": utc_iso(), "events": events, "health": self.health()},
             separators=(",", ":"),
         ).encode("utf-8")
-        request = urllib.request.Request(
-            self.url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "X-Signature": sign(self.secret, body)},
-        )
+        headers = {"Content-Type": "application/json", "X-Signature": sign(self.secret, body)}
         try:
-            with self._opener.open(request, timeout=self.http_timeout) as response:
-                status = response.status
-                payload = response.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 401:
-                logger.error("server refused the signature (401): the gateway's shared secret is wrong")
-            if exc.code != 422:
-                raise DeliveryError(f"HTTP {exc.code}") from None
-            # The kiosk answers 422 when it refused some events, with the same
-            # {"accepted", "rejected"} body as a 200: that is an answer, not a failure.
-            status, payload = exc.code, exc.read()
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-            raise DeliveryError(str(getattr(exc, "reason", exc))) from None
+            status, payload = self._send(body, headers)
+        except (http.client.HTTPException, OSError, ValueError) as exc:
+            self._close()
+            raise DeliveryError(str(exc) or type(exc).__name__) from None
+        if status == 401:
+            logger.error("server refused the signature (401): the gateway's shared secret is wrong")
+        # The kiosk answers 422 when it refused some events, with the same
+        # {"accepted", "rejected"} body as a 200: that is an answer, not a failure.
         if status not in (200, 422):
             raise DeliveryError(f"HTTP {status}")
         try:

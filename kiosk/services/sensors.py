@@ -133,7 +133,8 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
     changes: list[dict[str, Any]] = []
     try:
         with ctx.engine.begin() as conn:
-            points = {p.id: p for p in conn.execute(select(_points))}
+            named = {e.get("point") for e in events if isinstance(e, dict) and isinstance(e.get("point"), str)}
+            points = {p.id: p for p in conn.execute(select(_points).where(_points.c.id.in_(named)))} if named else {}
             ids = [e.get("id") for e in events if isinstance(e, dict) and isinstance(e.get("id"), str)]
             seen = {r.event_id for r in conn.execute(select(_sev.c.event_id).where(_sev.c.event_id.in_(ids)))} \
                 if ids else set()
