@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from kiosk.devices.base import BadgeRead, ReaderHealth
-from kiosk.services import rollcall, sensors
+from kiosk.services import doors, rollcall, sensors
 from kiosk.services.errors import ServiceError
 from kiosk.web import services
 
@@ -92,6 +92,7 @@ class Runtime:
         """One round of timers: close roll calls at window end, end idle leader sessions."""
         rollcall.tick(self.ctx)
         sensors.check_silent(self.ctx)
+        doors.tick(self.ctx)
         now = self.ctx.now()
         for kiosk_id, sess in list(self.ctx.leader_sessions.items()):
             if sess.expires_at <= now:

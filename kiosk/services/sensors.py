@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from kiosk.services import doors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
 from kiosk.store.eventlog import canonical_json, log_event, log_events
@@ -190,6 +191,8 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
                               subject=str(ev.get("source") or "")[:64], outcome=str(ev.get("state") or ev["type"]),
                               reason=f"{ev.get('dropped')} events dropped by the gateway" if ev["type"] == "overflow" else "")
             _touch_gateway(conn, gateway_id, now, doc.get("health"))
+            # §6.5, §6.6: the doors hear of their contacts in the same transaction.
+            door_pubs = doors.apply_point_changes(conn, changes, now)
     except IntegrityError:
         # Two deliveries of the same batch raced; the other one stored it. Answer from the database.
         logger.info("gateway %s: concurrent delivery; answering again", gateway_id)
@@ -198,6 +201,7 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
         logger.warning("gateway %s event %s refused: %s", gateway_id, r["id"], r["reason"])
     if changes:
         ctx.publish("points_changed", {"changes": changes})
+    doors.publish_all(ctx, door_pubs)
     return {"accepted": accepted, "rejected": rejected}
 
 
@@ -230,11 +234,13 @@ def check_silent(ctx: ServiceContext) -> list[str]:
                           data={"previous": p.state})
                 changes.append({"point": p.id, "kind": p.kind, "label": p.label, "state": "unknown",
                                 "previous": p.state, "at": _iso(now), "reconciled": False, "gateway": gw.id})
+        door_pubs = doors.apply_point_changes(conn, changes, now)
     for gid in went_silent:
         logger.warning("gateway %s went silent: its points are unknown", gid)
         ctx.publish("gateway_health_changed", {"gateway": gid, "silent": True})
     if changes:
         ctx.publish("points_changed", {"changes": changes})
+    doors.publish_all(ctx, door_pubs)
     return went_silent
 
 

@@ -240,3 +240,56 @@ class SensorEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     data: Mapped[str] = mapped_column(Text, default="{}")
     __table_args__ = (Index("ix_sensor_events_point_at", "point_id", "at"),)
+
+
+class Door(Base):
+    """A door of the call area: its contact point, optional exit button, readers, timings and rule state."""
+
+    __tablename__ = "doors"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. main
+    name: Mapped[str] = mapped_column(String(100))
+    contact_point: Mapped[str] = mapped_column(String(64), unique=True)
+    exit_point: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    readers: Mapped[str] = mapped_column(String(200), default="")  # comma-separated reader ids
+    prewarn_s: Mapped[float] = mapped_column(default=20.0)
+    alarm_s: Mapped[float] = mapped_column(default=30.0)
+    entry_window_s: Mapped[float] = mapped_column(default=10.0)
+    tailgate_s: Mapped[float] = mapped_column(default=15.0)
+    state: Mapped[str] = mapped_column(Text, default="")  # kiosk.store.doorstate JSON
+
+
+ALERT_LEVELS = ("leader", "supervisor", "security")
+
+
+class Alert(Base):
+    """An alert leaders act on (§5): raised, cleared when the condition ends, acknowledged by a badge."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # door_held_open, door_forced_open, door_tampered, ...
+    condition: Mapped[str] = mapped_column(String(32), default="")  # what clears it (a door alarm kind)
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | alarm
+    rule: Mapped[str] = mapped_column(String(16))
+    door_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subject: Mapped[str] = mapped_column(String(100), default="")  # badge, visitor, point
+    message: Mapped[str] = mapped_column(String(300), default="")
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ack_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ack_comment: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)  # index into ALERT_LEVELS: who has been told
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    __table_args__ = (Index("ix_alerts_open", "acknowledged_at", "raised_at"),
+                      Index("ix_alerts_door_kind", "door_id", "kind"))
+
+
+class BadgeLockout(Base):
+    """Refused taps of one card counted toward a lockout, and the lock itself (kiosk.domain.access)."""
+
+    __tablename__ = "badge_lockouts"
+    uid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    refusals: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of ISO times
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

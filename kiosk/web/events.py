@@ -8,7 +8,7 @@ from typing import Any, Callable
 from flask import current_app, request
 from flask_socketio import emit
 
-from kiosk.services import rollcall, sensors
+from kiosk.services import doors, rollcall, sensors
 from kiosk.services.errors import ServiceError
 from kiosk.web import KIOSK_NS, services, socketio
 
@@ -27,7 +27,7 @@ def on_connect(auth: dict[str, Any] | None = None) -> None:
 
 def snapshot() -> dict[str, Any]:
     """Everything a kiosk screen shows: the roll call board, doors and gateway health."""
-    return {**rollcall.board(services(), _kiosk_id()), **sensors.panel(services())}
+    return {**rollcall.board(services(), _kiosk_id()), **sensors.panel(services()), **doors.panel(services())}
 
 
 def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,217 @@
+"""Doors as a capability (§6.5, §6.6): sensor changes and grants through the door rules, alerts raised and cleared.
+
+Door rule state is stored with the door (``kiosk.store.doorstate``), so whichever process runs the
+timers can pick up where another left off. Point changes are applied inside the sensor batch's own
+transaction: the door's new state, its alerts and their log rows commit with the change that
+caused them, and the screens hear about it after that one commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from kiosk.domain import doors as rules
+from kiosk.services.context import ServiceContext
+from kiosk.services.errors import NotFound, ServiceError
+from kiosk.store import doorstate
+from kiosk.store.eventlog import log_event
+from kiosk.store.models import Alert, Door
+
+logger = logging.getLogger(__name__)
+
+_doors, _alerts = Door.__table__, Alert.__table__
+
+Publication = tuple[str, dict[str, Any]]
+
+# The alarm conditions that become alerts a leader must acknowledge. The held-open pre-warning is
+# shown as a countdown on the door panel, not as an alert.
+ALERT_CONDITIONS = (rules.HELD_OPEN, rules.FORCED_OPEN, rules.SENSOR_UNKNOWN, rules.TAMPER, rules.FAULT)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with a Z."""
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def policy_of(row: Any) -> rules.DoorPolicy:
+    """A door's timings as the rules take them."""
+    return rules.DoorPolicy(prewarn_after=timedelta(seconds=row.prewarn_s) if row.prewarn_s < row.alarm_s else None,
+                            alarm_after=timedelta(seconds=row.alarm_s),
+                            entry_window=timedelta(seconds=row.entry_window_s),
+                            tailgate_after=timedelta(seconds=row.tailgate_s) if row.tailgate_s > 0 else None)
+
+
+def state_of(row: Any) -> rules.DoorState:
+    """A door's stored rule state (a new door starts unknown)."""
+    return doorstate.loads(row.state) if row.state else rules.new_door(row.id)
+
+
+def define_doors(ctx: ServiceContext, doors: list[dict[str, Any]], actor: str = "cli") -> int:
+    """Create or update doors: id, name, contact_point, exit_point, readers, and timings in seconds."""
+    with ctx.engine.begin() as conn:
+        existing = {r.id for r in conn.execute(select(_doors.c.id))}
+        for d in doors:
+            values = {"name": d["name"], "contact_point": d["contact_point"], "exit_point": d.get("exit_point"),
+                      "readers": ",".join(d.get("readers", [])) if isinstance(d.get("readers"), list)
+                      else d.get("readers", ""),
+                      "prewarn_s": float(d.get("prewarn_s", 20)), "alarm_s": float(d.get("alarm_s", 30)),
+                      "entry_window_s": float(d.get("entry_window_s", 10)),
+                      "tailgate_s": float(d.get("tailgate_s", 15))}
+            policy_of(type("Row", (), values))  # refuse impossible timings before writing anything
+            if d["id"] in existing:
+                conn.execute(update(_doors).where(_doors.c.id == d["id"]).values(**values))
+            else:
+                conn.execute(insert(_doors).values(id=d["id"], state="", **values))
+        log_event(conn, at=ctx.now(), kind="doors_defined", actor=actor, outcome="ok", data={"count": len(doors)})
+    return len(doors)
+
+
+def _save(conn: Connection, door_id: str, state: rules.DoorState) -> None:
+    conn.execute(update(_doors).where(_doors.c.id == door_id).values(state=doorstate.dumps(state)))
+
+
+def _record(conn: Connection, door: Any, events: list[Any]) -> list[Publication]:
+    """Log every door event, raise and clear alerts; return what to publish after the commit."""
+    pubs: list[Publication] = []
+    for ev in events:
+        log_event(conn, at=ev.at, kind=ev.name, actor=f"door:{door.id}", subject=door.id,
+                  outcome=getattr(ev, "alarm_kind", "") or getattr(ev, "reason", "") or "",
+                  reason=ev.message, rule=ev.rule)
+        kind = rules.raised_kind(ev)
+        if kind in ALERT_CONDITIONS or isinstance(ev, rules.PossibleTailgating):
+            alert = {"kind": ev.name, "condition": kind or "", "severity": ev.severity, "rule": ev.rule,
+                     "door_id": door.id, "subject": door.name, "message": ev.message, "raised_at": ev.at,
+                     "level": 0, "data": "{}"}
+            alert_id = conn.execute(insert(_alerts).values(**alert)).inserted_primary_key[0]
+            log_event(conn, at=ev.at, kind="alert_raised", actor=f"door:{door.id}", subject=str(alert_id),
+                      outcome=ev.name, reason=ev.message, rule=ev.rule)
+            pubs.append(("alert_raised", alert_payload({**alert, "id": alert_id})))
+        elif isinstance(ev, rules.AlarmCleared):
+            rows = conn.execute(select(_alerts.c.id, _alerts.c.kind).where(
+                _alerts.c.door_id == door.id, _alerts.c.condition == ev.alarm_kind,
+                _alerts.c.cleared_at.is_(None))).all()
+            for r in rows:
+                conn.execute(update(_alerts).where(_alerts.c.id == r.id).values(cleared_at=ev.at))
+                log_event(conn, at=ev.at, kind="alert_cleared", actor=f"door:{door.id}", subject=str(r.id),
+                          outcome=r.kind, reason=ev.reason, rule=ev.rule)
+                pubs.append(("alert_cleared", {"id": r.id, "kind": r.kind, "door_id": door.id,
+                                               "cleared_at": iso(ev.at), "reason": ev.reason}))
+        elif isinstance(ev, rules.DoorHeldOpenWarning):
+            pubs.append(("door_held_open_warning", {"door_id": door.id, "name": door.name, "at": iso(ev.at),
+                                                    "alarm_in_seconds": ev.alarm_in_seconds}))
+    return pubs
+
+
+def alert_payload(a: Any) -> dict[str, Any]:
+    """An alert as the screens get it."""
+    get = a.get if isinstance(a, dict) else lambda k, d=None: getattr(a, k, d)
+    return {"id": get("id"), "kind": get("kind"), "severity": get("severity"), "rule": get("rule"),
+            "door_id": get("door_id"), "subject": get("subject"), "message": get("message"),
+            "raised_at": iso(get("raised_at")), "cleared_at": iso(get("cleared_at")),
+            "acknowledged_at": iso(get("acknowledged_at")), "acknowledged_by": get("acknowledged_by"),
+            "ack_reason": get("ack_reason"), "level": get("level", 0)}
+
+
+def door_payload(row: Any, state: rules.DoorState, now: datetime) -> dict[str, Any]:
+    """A door as the door panel shows it: state, how long open, seconds to the held-open alarm."""
+    policy = policy_of(row)
+    opening = state.opening
+    return {"door_id": row.id, "name": row.name, "contact": state.contact.value,
+            "closed": state.is_closed, "opened_at": iso(opening.started_at) if opening else None,
+            "open_seconds": round(opening.seen_open(now).total_seconds(), 1) if opening else None,
+            "alarm_in_seconds": rules.countdown(state, now, policy),
+            "prewarn_s": row.prewarn_s, "alarm_s": row.alarm_s, "alarms": list(state.active_alarms)}
+
+
+def apply_point_changes(conn: Connection, changes: list[dict[str, Any]], now: datetime) -> list[Publication]:
+    """Run door contact and exit button changes through the door rules, in the caller's transaction."""
+    if not changes:
+        return []
+    points = {c["point"] for c in changes}
+    doors = conn.execute(select(_doors).where(_doors.c.contact_point.in_(points) | _doors.c.exit_point.in_(points))
+                         ).all()
+    if not doors:
+        return []
+    pubs: list[Publication] = []
+    for door in doors:
+        state, policy = state_of(door), policy_of(door)
+        events: list[Any] = []
+        for ch in changes:
+            at = datetime.fromisoformat(ch["at"].replace("Z", "+00:00"))
+            if ch["point"] == door.contact_point:
+                state, evs = rules.on_contact(state, ch["state"], at, policy)
+                events += evs
+            elif ch["point"] == door.exit_point and ch["state"] == "pressed":
+                # The exit button is a grant: someone inside lets themselves out.
+                state, evs = rules.on_grant(state, at, "exit button", "exit_button", policy=policy)
+                events += evs
+        _save(conn, door.id, state)
+        pubs += _record(conn, door, events)
+        pubs.append(("door_changed", door_payload(door, state, now)))
+    return pubs
+
+
+def grant(conn: Connection, door_id: str, at: datetime, who: str, kind: str, now: datetime) -> list[Publication]:
+    """A badge or visitor card was accepted at a door's reader: it explains the next opening."""
+    door = conn.execute(select(_doors).where(_doors.c.id == door_id)).first()
+    if door is None:
+        raise NotFound("unknown_door", f"door {door_id!r} is not defined")
+    state, events = rules.on_grant(state_of(door), at, who, kind, policy=policy_of(door))
+    _save(conn, door.id, state)
+    return _record(conn, door, events) + [("door_changed", door_payload(door, state, now))]
+
+
+def tick(ctx: ServiceContext) -> list[Publication]:
+    """Let time pass for every door (held-open pre-warning and alarm, tailgating by duration)."""
+    now = ctx.now()
+    pubs: list[Publication] = []
+    with ctx.engine.begin() as conn:
+        for door in conn.execute(select(_doors)).all():
+            state = state_of(door)
+            if state.opening is None and not state.grants:
+                continue
+            new_state, events = rules.tick(state, now, policy_of(door))
+            if new_state != state:
+                _save(conn, door.id, new_state)
+            pubs += _record(conn, door, events)
+            if events:
+                pubs.append(("door_changed", door_payload(door, new_state, now)))
+    publish_all(ctx, pubs)
+    return pubs
+
+
+def publish_all(ctx: ServiceContext, pubs: list[Publication]) -> None:
+    """Publish, after the commit, what a transaction produced."""
+    for name, payload in pubs:
+        ctx.publish(name, payload)
+
+
+def door_for_reader(conn: Connection, reader_id: str) -> Any:
+    """The door a reader stands at, or None."""
+    for door in conn.execute(select(_doors).where(_doors.c.readers != "")):
+        if reader_id in [r.strip() for r in door.readers.split(",")]:
+            return door
+    return None
+
+
+def panel(ctx: ServiceContext) -> dict[str, Any]:
+    """Doors and the alerts not yet acknowledged, for a screen's snapshot."""
+    now = ctx.now()
+    with ctx.engine.connect() as conn:
+        doors = [door_payload(d, state_of(d), now) for d in conn.execute(select(_doors).order_by(_doors.c.id))]
+        open_alerts = [alert_payload(a) for a in conn.execute(
+            select(_alerts).where(_alerts.c.acknowledged_at.is_(None)).order_by(_alerts.c.raised_at))]
+    return {"doors": doors, "alerts": open_alerts}
+
+
+def parse_data(text: str) -> dict[str, Any]:
+    """An alert's data column."""
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {}
