@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from kiosk.devices.base import BadgeRead, ReaderHealth
-from kiosk.services import doors, rollcall, sensors
+from kiosk.services import alerts, doors, rollcall, sensors
 from kiosk.services.errors import ServiceError
 from kiosk.web import services
 
@@ -29,6 +29,9 @@ class Runtime:
         self.tick_seconds = tick_seconds
         self.reader: Any = None
         self.sensors: Any = None
+        from kiosk.devices.notifiers import from_config
+
+        self.notifiers = from_config(app.config, self.ctx.publish)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -93,6 +96,7 @@ class Runtime:
         rollcall.tick(self.ctx)
         sensors.check_silent(self.ctx)
         doors.tick(self.ctx)
+        alerts.escalate(self.ctx, self.notifiers)
         now = self.ctx.now()
         for kiosk_id, sess in list(self.ctx.leader_sessions.items()):
             if sess.expires_at <= now:

@@ -30,7 +30,8 @@ _staff, _badges, _shifts = Staff.__table__, Badge.__table__, Shift.__table__
 _roster, _rollcalls, _att = RosterEntry.__table__, RollCall.__table__, AttendanceRecord.__table__
 _notices, _questions = Notice.__table__, DailyQuestion.__table__
 
-LEADER_ROLES = ("leader", "supervisor", "admin")
+LEADER_ROLES = ("leader", "supervisor", "admin")  # run roll call at the kiosk
+CONSOLE_ROLES = LEADER_ROLES + ("security",)  # open the kiosk console (security acknowledges alerts)
 LEADER_IDLE = timedelta(seconds=60)
 
 
@@ -175,8 +176,10 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
     logger.info("tap %s at %s: %s", masked_uid(uid), reader_id, decision.outcome.value)
     ctx.publish("tap_recorded", payload)
     if (badge is not None and badge.status == "active" and badge.holder.active
-            and (badge.holder.role in LEADER_ROLES or decision.duty == "leader")):
-        _open_leader_session(ctx, reader_id, badge.holder, now)
+            and (badge.holder.role in CONSOLE_ROLES or decision.duty == "leader")):
+        # The duty leader of the shift runs its roll call whatever their staff role.
+        role = "leader" if decision.duty == "leader" and badge.holder.role == "operator" else badge.holder.role
+        _open_leader_session(ctx, reader_id, replace(badge.holder, role=role), now)
     return payload
 
 
@@ -192,17 +195,19 @@ def _open_leader_session(ctx: ServiceContext, kiosk_id: str, who: rules.StaffFac
     with ctx.lock:
         ctx.leader_sessions[kiosk_id] = LeaderSession(who.employee_no, who.name, who.role, now + LEADER_IDLE)
     ctx.publish("leader_session_started", {"kiosk": kiosk_id, "employee_no": who.employee_no, "name": who.name,
-                                           "expires_at": _iso(now + LEADER_IDLE)})
+                                           "role": who.role, "expires_at": _iso(now + LEADER_IDLE)})
 
 
-def require_leader(ctx: ServiceContext, kiosk_id: str) -> LeaderSession:
-    """The leader identified at this kiosk, refreshed; else NotPermitted asking for a badge tap."""
+def require_leader(ctx: ServiceContext, kiosk_id: str, roles: tuple[str, ...] = LEADER_ROLES) -> LeaderSession:
+    """The person identified at this kiosk, refreshed, if their role may do this; else NotPermitted."""
     now = ctx.now()
     with ctx.lock:
         sess = ctx.leader_sessions.get(kiosk_id)
         if sess is None or sess.expires_at <= now:
             ctx.leader_sessions.pop(kiosk_id, None)
             raise NotPermitted("leader_required", "Only a shift leader can do this: tap your leader badge first.")
+        if sess.role not in roles:
+            raise NotPermitted("role_not_allowed", f"A {sess.role} cannot do this; it needs: {', '.join(roles)}.")
         sess.expires_at = now + LEADER_IDLE
         return sess
 
@@ -218,7 +223,8 @@ def leader_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None:
     sess = ctx.leader_sessions.get(kiosk_id)
     if sess is None or sess.expires_at <= ctx.now():
         return None
-    return {"kiosk": kiosk_id, "employee_no": sess.employee_no, "name": sess.name, "expires_at": _iso(sess.expires_at)}
+    return {"kiosk": kiosk_id, "employee_no": sess.employee_no, "name": sess.name, "role": sess.role,
+            "expires_at": _iso(sess.expires_at)}
 
 
 def board(ctx: ServiceContext, kiosk_id: str = "kiosk") -> dict[str, Any]:

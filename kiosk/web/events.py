@@ -8,7 +8,7 @@ from typing import Any, Callable
 from flask import current_app, request
 from flask_socketio import emit
 
-from kiosk.services import doors, rollcall, sensors
+from kiosk.services import alerts, doors, rollcall, sensors
 from kiosk.services.errors import ServiceError
 from kiosk.web import KIOSK_NS, services, socketio
 
@@ -83,6 +83,13 @@ def on_record_answer(data: dict[str, Any]) -> dict[str, Any]:
     """§3.5: record how the question was answered."""
     return _answer(lambda: rollcall.record_answer(services(), _kiosk_id(), int(data.get("id", 0)),
                                                   bool(data.get("answered_well"))))
+
+
+@socketio.on("acknowledge_alert", namespace=KIOSK_NS)
+def on_acknowledge(data: dict[str, Any]) -> dict[str, Any]:
+    """A leader, supervisor or security officer identified by badge acknowledges an alert with a reason."""
+    return _answer(lambda: alerts.acknowledge(services(), _kiosk_id(), int(data.get("id", 0)),
+                                              str(data.get("reason", "")), str(data.get("comment", ""))))
 
 
 @socketio.on("end_leader_session", namespace=KIOSK_NS)
