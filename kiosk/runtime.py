@@ -12,11 +12,23 @@ from typing import Any
 from flask import Flask
 
 from kiosk.devices.base import BadgeRead, ReaderHealth
-from kiosk.services import alerts, doors, rollcall, sensors
+from kiosk.services import alerts, doors, rollcall, sensors, taps
 from kiosk.services.errors import ServiceError
 from kiosk.web import services
 
 logger = logging.getLogger(__name__)
+
+
+def door_readers(cfg: dict[str, Any]) -> dict[str, str]:
+    """``DOOR_READERS`` ("door-main=usb:054c:06c3,door-back=tty:USB0:pn532") as reader id -> device."""
+    out: dict[str, str] = {}
+    for part in str(cfg.get("DOOR_READERS") or "").split(","):
+        if part.strip():
+            reader_id, sep, spec = part.partition("=")
+            if not sep or not reader_id.strip() or not spec.strip():
+                raise ValueError(f"DOOR_READERS entry {part!r} is not reader-id=device")
+            out[reader_id.strip()] = spec.strip()
+    return out
 
 
 class Runtime:
@@ -28,6 +40,7 @@ class Runtime:
         self.reader_id = reader_id
         self.tick_seconds = tick_seconds
         self.reader: Any = None
+        self.readers: dict[str, Any] = {}
         self.sensors: Any = None
         from kiosk.devices.notifiers import from_config
 
@@ -40,11 +53,16 @@ class Runtime:
         from kiosk.devices.registry import open_reader
 
         cfg = self.app.config
-        self.reader = open_reader(cfg["NFC_DEVICE"], reader_id=self.reader_id,
-                                  debounce=float(cfg["NFC_DEBOUNCE_SECONDS"]))
+        debounce = float(cfg["NFC_DEBOUNCE_SECONDS"])
+        self.reader = open_reader(cfg["NFC_DEVICE"], reader_id=self.reader_id, debounce=debounce)
+        self.readers = {self.reader_id: self.reader}
+        for reader_id, spec in door_readers(cfg).items():
+            self.readers[reader_id] = open_reader(spec, reader_id=reader_id, debounce=debounce)
         self.app.extensions["kiosk.reader"] = self.reader
-        self.ctx.reader_health[self.reader_id] = {"state": self.reader.health.value, "message": ""}
-        self.reader.start(self._on_tap, self._on_health)
+        self.app.extensions["kiosk.readers"] = self.readers
+        for reader_id, reader in self.readers.items():
+            self.ctx.reader_health[reader_id] = {"state": reader.health.value, "message": ""}
+            reader.start(self._on_tap, self._health_handler(reader_id))
         if cfg.get("DEMO_SENSORS_URL"):
             from pathlib import Path
 
@@ -60,8 +78,8 @@ class Runtime:
     def stop(self) -> None:
         """Stop the timers and release the reader."""
         self._stop.set()
-        if self.reader is not None:
-            self.reader.stop()
+        for reader in self.readers.values():
+            reader.stop()
         if self.sensors is not None:
             self.sensors.stop()
         if self._ticker is not None:
@@ -69,7 +87,7 @@ class Runtime:
 
     def _on_tap(self, read: BadgeRead) -> None:
         try:
-            rollcall.record_tap(self.ctx, read.uid, read.reader_id, at=read.at)
+            taps.handle(self.ctx, read.uid, read.reader_id, at=read.at)
         except ServiceError as exc:
             logger.error("tap at %s not recorded: %s", read.reader_id, exc.message)
         except Exception:  # a reader thread must survive any one bad tap
@@ -77,12 +95,14 @@ class Runtime:
             self.ctx.publish("tap_failed", {"ok": False, "error": "internal_error", "reader_id": read.reader_id,
                                             "message": "The tap was not recorded. Please tap again."})
 
-    def _on_health(self, state: ReaderHealth, message: str) -> None:
-        self.ctx.reader_health[self.reader_id] = {"state": state.value, "message": message}
-        logger.log(logging.INFO if state is ReaderHealth.CONNECTED else logging.WARNING,
-                   "reader %s is %s: %s", self.reader_id, state.value, message)
-        self.ctx.publish("reader_health_changed", {"reader_id": self.reader_id, "state": state.value,
-                                                   "message": message})
+    def _health_handler(self, reader_id: str) -> Any:
+        def on_health(state: ReaderHealth, message: str) -> None:
+            self.ctx.reader_health[reader_id] = {"state": state.value, "message": message}
+            logger.log(logging.INFO if state is ReaderHealth.CONNECTED else logging.WARNING,
+                       "reader %s is %s: %s", reader_id, state.value, message)
+            self.ctx.publish("reader_health_changed", {"reader_id": reader_id, "state": state.value,
+                                                       "message": message})
+        return on_health
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.tick_seconds):

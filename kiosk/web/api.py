@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from kiosk.domain.badges import InvalidBadgeUid
-from kiosk.services import rollcall
+from kiosk.services import rollcall, taps
 from kiosk.services.errors import ServiceError
 from kiosk.web import services
 
@@ -40,7 +40,11 @@ def sim_tap() -> Any:
     uid = str(body.get("uid", "")).strip()
     if not uid:
         raise ServiceError("uid_required", "Send {\"uid\": \"04A1B2C3\"}.")
-    reader = current_app.extensions.get("kiosk.reader")
+    reader_id = str(body.get("reader") or "kiosk")
+    readers = current_app.extensions.get("kiosk.readers") or {}
+    if readers and reader_id not in readers:
+        raise ServiceError("unknown_reader", f"No reader {reader_id!r} here; readers: {', '.join(readers)}.")
+    reader = readers.get(reader_id)
     if reader is not None and hasattr(reader, "tap"):
         # Through the reader, exactly as a badge on the glass would go.
         try:
@@ -52,7 +56,7 @@ def sim_tap() -> Any:
                             "message": "The reader dropped the tap: the same badge within the repeat window, "
                                        "or the reader is unplugged."}), 409
         return jsonify({"ok": True, "via": "reader"})
-    return jsonify(rollcall.record_tap(services(), uid, reader_id=body.get("reader", "kiosk")))
+    return jsonify(taps.handle(services(), uid, reader_id))
 
 
 @bp.post("/sim/sensor")

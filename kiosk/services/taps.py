@@ -1,0 +1,27 @@
+"""Where a badge tap goes: the kiosk's own reader runs roll call; a reader at a door runs the door check.
+
+A kiosk that stands at the door has its reader listed among the door's readers: its taps do both,
+roll call first, so an operator who has just answered "到" is let in by the same tap (§4.4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kiosk.services import door_access, doors, rollcall
+from kiosk.services.context import ServiceContext
+
+KIOSK_READER = "kiosk"
+
+
+def handle(ctx: ServiceContext, uid: str, reader_id: str, at: datetime | None = None) -> dict[str, Any]:
+    """Route one tap; return what each capability decided."""
+    out: dict[str, Any] = {}
+    if reader_id == KIOSK_READER:
+        out["rollcall"] = rollcall.record_tap(ctx, uid, reader_id, at=at)
+    with ctx.engine.connect() as conn:
+        at_door = doors.door_for_reader(conn, reader_id) is not None
+    if at_door or reader_id != KIOSK_READER:
+        out["door"] = door_access.door_tap(ctx, uid, reader_id, at=at)
+    return out
