@@ -1,7 +1,7 @@
 """The real NfcpyReader against nfcpy's own udp driver and a Type 3 (FeliCa) tag it emulates.
 
-nfcpy's ``udp:HOST:PORT`` driver sends each frame as a datagram; a second frontend on
-the same port in card mode answers as a tag, exactly as ``tagtool.py emulate tt3`` does.
+The emulated badge (``tests/nfc_emulation.py``) is a second nfcpy frontend on the same udp
+port in card mode, answering as a tag exactly as ``tagtool.py emulate tt3`` does.
 Every wait here has a deadline and waits for an event, not for a guessed time.
 """
 
@@ -9,81 +9,18 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import nfc
-import nfc.clf
 import pytest
 
 from kiosk.devices.base import BadgeRead, ReaderHealth
 from kiosk.devices.nfc import NfcpyReader
+from nfc_emulation import DEADLINE, EmulatedBadge, free_udp_port, wait_until_polled
 
 pytestmark = pytest.mark.hardware_sim
-
-DEADLINE = 10.0
-IDM = bytearray.fromhex("03FE001122334455")
-PMM = bytearray.fromhex("03014B024F4993FF")
-SYSTEM_CODE = bytearray.fromhex("12FC")  # NFC Forum Type 3 Tag
-# What the reader sends when it polls for FeliCa (nfcpy's SENSF_REQ, system code FFFF).
-POLL_DATAGRAM = b"212F 0600ffff0100"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class EmulatedBadge:
-    """A FeliCa badge on the udp "field": a card-mode frontend in its own thread."""
-
-    def __init__(self, port: int, idm: bytes = IDM) -> None:
-        self.port = port
-        self.idm = bytearray(idm)
-        self.commands = 0  # commands answered since it was read: presence checks while held
-        self.read = threading.Event()
-        self._gone = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="emulated-badge", daemon=True)
-
-    def present(self) -> "EmulatedBadge":
-        self._thread.start()
-        return self
-
-    def remove(self) -> None:
-        """Take the badge out of the field; safe to call twice."""
-        if not self._thread.is_alive():
-            return
-        self._gone.set()
-        self._thread.join(DEADLINE)
-        assert not self._thread.is_alive(), "the emulated badge did not leave the field"
-
-    def _on_startup(self, target: nfc.clf.LocalTarget) -> nfc.clf.LocalTarget:
-        target.brty = "212F"
-        target.sensf_res = bytearray([0x01]) + self.idm + PMM + SYSTEM_CODE
-        return target
-
-    def _on_connect(self, tag: Any) -> bool:
-        process = tag.process_command
-
-        def counted(cmd: bytearray) -> Any:
-            self.commands += 1
-            return process(cmd)
-
-        tag.process_command = counted
-        self.read.set()
-        return True  # keep answering until the reader lets go or we leave
-
-    def _run(self) -> None:
-        clf = nfc.ContactlessFrontend(f"udp:localhost:{self.port}")
-        try:
-            while not self._gone.is_set():
-                clf.connect(card={"on-startup": self._on_startup, "on-connect": self._on_connect},
-                            terminate=self._gone.is_set)
-        finally:
-            clf.close()
 
 
 class Kiosk:
@@ -116,22 +53,6 @@ class Kiosk:
 
     def states(self) -> list[ReaderHealth]:
         return [state for state, _ in self.health]
-
-
-def wait_until_polled(port: int) -> None:
-    """Return once the reader polls the empty field again: it has let go of the last badge."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as field:
-        field.bind(("127.0.0.1", port))
-        deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline:
-            field.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                data, _ = field.recvfrom(1024)
-            except socket.timeout:
-                break
-            if data == POLL_DATAGRAM:
-                return
-    pytest.fail("the reader never polled the empty field")
 
 
 @pytest.fixture
