@@ -98,7 +98,7 @@ def kiosk_path(n: int, rate: int, burst: int, work: Path) -> tuple[list[float], 
     port = free_port()
     proc = start_kiosk(instance, port, KIOSK_NFC_DEVICE="none", KIOSK_GATEWAY_SECRETS=f"{GATEWAY_ID}={secret}",
                        KIOSK_GATEWAY_SILENT_SECONDS="60")
-    node_side = DemoSensors(instance, f"http://127.0.0.1:{port}")
+    node_side = DemoSensors(instance, f"http://127.0.0.1:{port}", log_level="WARNING")
     try:
         client = SocketIOClient(f"http://127.0.0.1:{port}")
         client.wait_for("snapshot")

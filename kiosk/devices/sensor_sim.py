@@ -70,8 +70,9 @@ def _die_with_parent() -> None:
 class DemoSensors:
     """One simulated node with a door contact, an exit button and an extinguisher presence switch."""
 
-    def __init__(self, instance: Path, server_url: str) -> None:
+    def __init__(self, instance: Path, server_url: str, log_level: str = "INFO") -> None:
         self.instance = instance
+        self.log_level = log_level
         self.server_url = server_url
         self.host = SimulatorHost()
         self.node = SimulatedNode(NODE_ID, inputs=4, buffered=True)
@@ -97,7 +98,8 @@ class DemoSensors:
                       f"channel = {p.channel}", ""]
         config.write_text("\n".join(lines))
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
-        self.gateway = subprocess.Popen([sys.executable, "-m", "floor_sensors.cli", "run", "--config", str(config)],
+        self.gateway = subprocess.Popen([sys.executable, "-m", "floor_sensors.cli", "--log-level", self.log_level,
+                                         "run", "--config", str(config)],
                                         env=env, start_new_session=True, preexec_fn=_die_with_parent)
         logger.info("demo sensors: node %s on %s, gateway pid %s", NODE_ID, link, self.gateway.pid)
 
