@@ -86,8 +86,16 @@ def _serve(instance: str | None, host: str, port: int, overrides: dict[str, Any]
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.pass_obj
 def serve(obj: dict[str, Any], host: str, port: int) -> None:
-    """Run the kiosk server with the configured reader and timers."""
-    _serve(obj["instance"], host, port, banner=f"kiosk serving on http://{host}:{port}/")
+    """Run the kiosk server with the configured reader and timers.
+
+    For demos and tests only: KIOSK_DEMO_SENSORS_URL=http://host:port (this server's own URL) also
+    starts the demo's simulated sensor node and gateway process, as `kiosk demo` does; the instance
+    must define the demo points and KIOSK_GATEWAY_SECRETS must hold the demo gateway's secret.
+    """
+    # Not a KIOSK_* setting (config ignores it): a hidden hook, so a test can run `kiosk serve` like the demo.
+    demo_sensors_url = os.environ.get("KIOSK_DEMO_SENSORS_URL")
+    overrides = {"DEMO_SENSORS_URL": demo_sensors_url} if demo_sensors_url else None
+    _serve(obj["instance"], host, port, overrides, banner=f"kiosk serving on http://{host}:{port}/")
 
 
 @main.command()

@@ -18,7 +18,9 @@ def kiosk_screen() -> str:
     demo_badges = demo.read_panel(cfg["INSTANCE_PATH"]) if sim else []
     return render_template("kiosk.html", language=cfg["LANGUAGE"], kiosk_id=request.args.get("kiosk", "kiosk"),
                            sim=sim, wedge=cfg["NFC_DEVICE"] == "wedge", timezone=cfg["TIMEZONE"],
-                           demo_badges=demo_badges)
+                           demo_badges=demo_badges,
+                           # The demo's simulated door contacts: buttons only where DemoSensors run.
+                           sim_sensors=bool(cfg.get("DEMO_SENSORS_URL")))
 
 
 @bp.get("/healthz")

@@ -244,22 +244,51 @@ class KioskProcess:
             return "(no log)"
 
 
+def define_demo_points(instance: Path) -> None:
+    """Define the demo node's points (door:main, exit:main, equipment:extinguisher-1) as `kiosk demo` does."""
+    from kiosk.devices import sensor_sim
+    from kiosk.services import sensors
+
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        sensors.define_points(ctx, [{"id": p.id, "kind": p.kind, "label": p.label, "gateway": sensor_sim.GATEWAY_ID}
+                                    for p in sensor_sim.POINTS], actor="test")
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def kiosk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., KioskProcess]]:
     """A factory of running kiosk servers, each on its own fresh instance; all stopped at teardown.
 
     ``kiosk_server(nfc_device="sim", env={...}, shift_starts_in=timedelta(minutes=15))``; an nfcpy test
-    passes e.g. ``nfc_device="udp:localhost:54321"``.
+    passes e.g. ``nfc_device="udp:localhost:54321"``. ``prepare(instance, floor)``, if given, runs after
+    the instance is filled and before the server starts, e.g. to give someone the badge a test presents.
+    ``sensors=True`` runs the demo's simulated sensors as `kiosk demo` does: the demo points defined, the
+    demo gateway's secret in ``KIOSK_GATEWAY_SECRETS``, and ``KIOSK_DEMO_SENSORS_URL`` (the hidden hook
+    of `kiosk serve`) so the server starts the simulated node and a real `floor-sensors run` gateway.
     """
     started: list[KioskProcess] = []
 
     def _make(nfc_device: str = "sim", env: dict[str, str] | None = None,
-              shift_starts_in: timedelta = timedelta(minutes=18)) -> KioskProcess:
+              shift_starts_in: timedelta = timedelta(minutes=18),
+              prepare: Callable[[Path, Floor], None] | None = None, sensors: bool = False) -> KioskProcess:
         instance = tmp_path_factory.mktemp("kiosk-instance")
         # The generator puts the first shift 10–15 min after its anchor; anchor so it starts ~shift_starts_in from now.
         anchor = datetime.now(timezone.utc) + shift_starts_in - timedelta(minutes=15)
         floor = prepare_instance(instance, anchor)
+        if prepare is not None:
+            prepare(instance, floor)
         server = KioskProcess(instance, floor, nfc_device, env or {})
+        if sensors:
+            from kiosk.devices import sensor_sim
+
+            define_demo_points(instance)
+            secret = sensor_sim.demo_secret(instance)
+            server.extra_env = {"KIOSK_GATEWAY_SECRETS": f"{sensor_sim.GATEWAY_ID}={secret}",
+                                "KIOSK_DEMO_SENSORS_URL": server.url, **server.extra_env}
         started.append(server)
         return server.start()
 

@@ -8,16 +8,18 @@ import * as tapcard from "./tapcard.js";
 // ------------------------------------------------------------------------------------ demo tap panel
 
 let simMessage = null;
+let simMessageKey = "sim.error"; // which demo control failed: a tap or a sensor contact
 
 function drawSimMessage() {
   const box = byTestId("sim-message");
-  if (box) setText(box, simMessage ? t("sim.error", { message: simMessage }) : "");
+  if (box) setText(box, simMessage ? t(simMessageKey, { message: simMessage }) : "");
 }
 
 async function simTap(url, uid) {
   uid = uid.trim();
   if (!uid) return;
   simMessage = null;
+  simMessageKey = "sim.error";
   drawSimMessage();
   try {
     const resp = await fetch(url, {
@@ -65,6 +67,40 @@ export function initSim(url) {
   });
   drawSimLabels(panel);
   onLanguageChange(() => { drawSimLabels(panel); drawSimMessage(); });
+}
+
+// ------------------------------------------------------------------------------ demo sensor panel
+
+async function simSensor(url, point, contact) {
+  simMessage = null;
+  simMessageKey = "sim.sensor.error";
+  drawSimMessage();
+  try {
+    const resp = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ point, state: contact }),
+    });
+    if (!resp.ok) {
+      const body = await resp.json().catch(() => ({}));
+      simMessage = body.message || `HTTP ${resp.status}`;
+      drawSimMessage();
+    }
+    // The new state arrives as points_changed over the socket, through the real gateway process.
+  } catch (err) {
+    simMessage = String(err.message || err);
+    drawSimMessage();
+  }
+}
+
+/** The demo's door, exit button and wire-cut buttons (rendered only where simulated sensors run). */
+export function initSimSensors() {
+  const group = byTestId("sim-sensors");
+  if (!group) return;
+  for (const b of group.querySelectorAll(".sim-sensor")) {
+    b.addEventListener("click", () => simSensor(group.dataset.url, b.dataset.point, b.dataset.contact));
+  }
+  onLanguageChange(drawSimMessage);
 }
 
 // ------------------------------------------------------------------------------- keyboard wedge

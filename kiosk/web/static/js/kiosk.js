@@ -1,11 +1,12 @@
-// The roll call kiosk screen: wires the Socket.IO namespace /kiosk to the board, the tap card and the
-// leader console. Template values come from data- attributes on <body> (no inline scripts: CSP).
+// The roll call kiosk screen: wires the Socket.IO namespace /kiosk to the board, the door panel, the tap
+// card and the leader console. Template values come from data- attributes on <body> (no inline scripts: CSP).
 // The server sends a full snapshot on every (re)connect; the screen replaces its state from it, so a
 // screen that lost the network is never stale.
 
 import { byTestId, setText } from "./dom.js";
 import { applyStatic, initialLanguage, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import * as board from "./board.js";
+import * as doors from "./doors.js";
 import * as input from "./input.js";
 import * as leader from "./leader.js";
 import * as sound from "./sound.js";
@@ -66,7 +67,15 @@ function setConnection(next) {
 
 function renderAll() {
   board.render();
+  doors.render();
   leader.refresh();
+}
+
+/** A full snapshot replaces the roll call board and the door panel alike. */
+function applySnapshot(snap) {
+  board.applySnapshot(snap);
+  doors.applySnapshot(snap);
+  renderAll();
 }
 
 function afterRowsChanged() {
@@ -92,6 +101,7 @@ function start() {
   toggle.addEventListener("click", () => setLanguage(language() === "zh-CN" ? "en" : "zh-CN"));
   onLanguageChange(() => { drawToggle(); drawConnection(); renderAll(); });
   drawToggle();
+  doors.render(); // "waiting" until the first snapshot: never a door drawn closed before anyone knows
 
   if (typeof window.io !== "function") {
     setConnection("disconnected");
@@ -106,6 +116,7 @@ function start() {
 
   leader.init(socket, () => { board.render(); leader.refresh(); });
   if (config.sim) input.initSim(config.simTapUrl);
+  input.initSimSensors();
   if (config.wedge) {
     input.initWedge((uid) => socket.timeout(5000).emit("submit_wedge", { uid }, (err, answer) => {
       if (!err) input.wedgeRefused(answer);
@@ -124,10 +135,7 @@ function start() {
   });
   socket.on("connect_error", () => setConnection("disconnected"));
 
-  socket.on("snapshot", (snap) => {
-    board.applySnapshot(snap);
-    renderAll();
-  });
+  socket.on("snapshot", applySnapshot);
   socket.on("tap_recorded", (p) => {
     // This screen's reader only: another kiosk's taps change rows but not this card.
     if (!p.reader_id || p.reader_id === config.kioskId) tapcard.showTap(p);
@@ -152,6 +160,9 @@ function start() {
     if (board.applyLeaderEnded(p)) leader.hide();
   });
   socket.on("reader_health_changed", (p) => { board.applyReader(p); board.renderReader(); });
+  // §6.5: door and gateway changes show at once, without waiting for a snapshot.
+  socket.on("points_changed", (p) => { if (doors.applyPointsChanged(p)) doors.render(); });
+  socket.on("gateway_health_changed", (p) => { if (doors.applyGatewayHealth(p)) doors.render(); });
 
   // Once a second: clock, countdown, idle timer; a fresh board when a roll call window opens or
   // closes (the board's window flag disagrees with the clock), at most every 3 s.
@@ -159,10 +170,11 @@ function start() {
   const tick = () => {
     setText(byTestId("clock"), time.hhmmss(time.now(), language()));
     board.renderCountdown();
+    doors.tick();
     if (board.windowStale() && socket.connected && Date.now() - lastAsked > 3000) {
       lastAsked = Date.now();
       socket.timeout(5000).emit("request_snapshot", null, (err, snap) => {
-        if (!err && snap) { board.applySnapshot(snap); renderAll(); }
+        if (!err && snap) applySnapshot(snap);
       });
     }
     leader.tick();
