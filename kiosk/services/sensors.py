@@ -190,7 +190,7 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
                     log_event(conn, at=now, kind=f"gateway_{ev['type']}", actor=f"gateway:{gateway_id}",
                               subject=str(ev.get("source") or "")[:64], outcome=str(ev.get("state") or ev["type"]),
                               reason=f"{ev.get('dropped')} events dropped by the gateway" if ev["type"] == "overflow" else "")
-            _touch_gateway(conn, gateway_id, now, doc.get("health"))
+            came_back = _touch_gateway(conn, gateway_id, now, doc.get("health"))
             # §6.5, §6.6: the doors hear of their contacts in the same transaction.
             door_pubs = doors.apply_point_changes(conn, changes, now)
     except IntegrityError:
@@ -199,18 +199,25 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
         return ingest(ctx, gateway_id, body, signature)
     for r in rejected:
         logger.warning("gateway %s event %s refused: %s", gateway_id, r["id"], r["reason"])
+    if came_back:
+        ctx.publish("gateway_health_changed", {"gateway": gateway_id, "silent": False, "last_seen_at": _iso(now)})
     if changes:
         ctx.publish("points_changed", {"changes": changes})
     doors.publish_all(ctx, door_pubs)
     return {"accepted": accepted, "rejected": rejected}
 
 
-def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> None:
+def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> bool:
+    """Record that a gateway was heard; True if it had been silent (or is new): the screens should hear."""
     health_json = canonical_json(health if isinstance(health, dict) else {})
-    found = conn.execute(update(_gw).where(_gw.c.id == gateway_id).values(
-        last_seen_at=now, silent=False, health=health_json)).rowcount
-    if not found:
+    was = conn.execute(select(_gw.c.silent).where(_gw.c.id == gateway_id)).first()
+    if was is None:
         conn.execute(insert(_gw).values(id=gateway_id, last_seen_at=now, silent=False, health=health_json))
+        return True
+    conn.execute(update(_gw).where(_gw.c.id == gateway_id).values(last_seen_at=now, silent=False, health=health_json))
+    if was.silent:
+        log_event(conn, at=now, kind="gateway_heard_again", actor="kiosk", subject=gateway_id, outcome="online")
+    return bool(was.silent)
 
 
 def check_silent(ctx: ServiceContext) -> list[str]:

@@ -123,8 +123,12 @@ def test_a_silent_gateway_makes_its_points_unknown_never_closed(app, ctx, clock)
     assert sensors.check_silent(ctx) == ["floor-3"]
     assert point_state(ctx, "door:main") == "unknown"
     assert sensors.check_silent(ctx) == []
+    screen = socketio.test_client(app, namespace="/kiosk")
+    screen.get_received("/kiosk")
     post(app, [event("floor-3:2", state="closed", at="2026-11-30T01:00:20Z")])
     assert point_state(ctx, "door:main") == "closed"
+    heard = [m["args"][0] for m in screen.get_received("/kiosk") if m["name"] == "gateway_health_changed"]
+    assert heard == [{"gateway": "floor-3", "silent": False, "last_seen_at": "2026-11-30T01:00:11Z"}]
 
 
 def test_the_snapshot_carries_doors_and_gateway_health(app):
