@@ -84,12 +84,17 @@ def _record(conn: Connection, door: Any, events: list[Any]) -> list[Publication]
                   reason=ev.message, rule=ev.rule)
         kind = rules.raised_kind(ev)
         if kind in ALERT_CONDITIONS or isinstance(ev, rules.PossibleTailgating):
+            message = ev.message
+            if kind == rules.FORCED_OPEN:
+                from kiosk.services import visitors  # late: visitors builds on this module
+
+                message = visitors.note_visitors_inside(conn, message)  # §6.6: who the leader must account for
             alert = {"kind": ev.name, "condition": kind or "", "severity": ev.severity, "rule": ev.rule,
-                     "door_id": door.id, "subject": door.name, "message": ev.message, "raised_at": ev.at,
+                     "door_id": door.id, "subject": door.name, "message": message, "raised_at": ev.at,
                      "level": 0, "data": "{}"}
             alert_id = conn.execute(insert(_alerts).values(**alert)).inserted_primary_key[0]
             log_event(conn, at=ev.at, kind="alert_raised", actor=f"door:{door.id}", subject=str(alert_id),
-                      outcome=ev.name, reason=ev.message, rule=ev.rule)
+                      outcome=ev.name, reason=message, rule=ev.rule)
             pubs.append(("alert_raised", alert_payload({**alert, "id": alert_id})))
         elif isinstance(ev, rules.AlarmCleared):
             rows = conn.execute(select(_alerts.c.id, _alerts.c.kind).where(
@@ -121,7 +126,7 @@ def door_payload(row: Any, state: rules.DoorState, now: datetime) -> dict[str, A
     """A door as the door panel shows it: state, how long open, seconds to the held-open alarm."""
     policy = policy_of(row)
     opening = state.opening
-    return {"door_id": row.id, "name": row.name, "contact": state.contact.value,
+    return {"door_id": row.id, "name": row.name, "contact_point": row.contact_point, "contact": state.contact.value,
             "closed": state.is_closed, "opened_at": iso(opening.started_at) if opening else None,
             "open_seconds": round(opening.seen_open(now).total_seconds(), 1) if opening else None,
             "alarm_in_seconds": rules.countdown(state, now, policy),

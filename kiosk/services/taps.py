@@ -2,6 +2,10 @@
 
 A kiosk that stands at the door has its reader listed among the door's readers: its taps do both,
 roll call first, so an operator who has just answered "到" is let in by the same tap (§4.4).
+
+Visitor cards (§2.2) come first at the kiosk's reader: when a leader has armed a binding, the next
+unknown card is bound to the visitor; an active visitor card signs its visitor out. Such a tap
+does nothing else. Door checks find visitor cards through ``visitors.lookup``.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kiosk.services import door_access, doors, rollcall
+from kiosk.services import door_access, doors, rollcall, visitors
 from kiosk.services.context import ServiceContext
 
 KIOSK_READER = "kiosk"
@@ -19,9 +23,13 @@ def handle(ctx: ServiceContext, uid: str, reader_id: str, at: datetime | None = 
     """Route one tap; return what each capability decided."""
     out: dict[str, Any] = {}
     if reader_id == KIOSK_READER:
+        visitor = visitors.kiosk_tap(ctx, uid, reader_id, at=at)
+        if visitor is not None:
+            return {"visitor": visitor}
         out["rollcall"] = rollcall.record_tap(ctx, uid, reader_id, at=at)
     with ctx.engine.connect() as conn:
         at_door = doors.door_for_reader(conn, reader_id) is not None
     if at_door or reader_id != KIOSK_READER:
-        out["door"] = door_access.door_tap(ctx, uid, reader_id, at=at)
+        out["door"] = door_access.door_tap(ctx, uid, reader_id, at=at, visitor_lookup=visitors.lookup)
+        visitors.after_door_tap(ctx, uid, out["door"])
     return out

@@ -200,7 +200,7 @@ def test_a_dry_run_of_a_bad_file_lists_the_errors_and_logs_nothing(floor, tmp_pa
     path = put(tmp_path, "staff.csv", "employee_no,name,role,post_level,skill_grade\n10001,王伟,boss,L3,A\n")
     result = imports.import_file(floor, "staff", path, dry_run=True)
     assert [str(e) for e in result.errors] == [
-        "staff.csv:2:role: 'boss' is not a role; use one of operator, leader, supervisor, security, admin"]
+        "staff.csv:2:role: 'boss' is not a role; use one of operator, leader, supervisor, security, admin, management"]
     assert len(events(floor)) == logged
 
 
@@ -406,7 +406,7 @@ def test_bad_staff_rows_are_all_reported_and_the_good_ones_are_not_written(floor
     assert refused(floor, "staff", path) == [
         "staff.csv:4:employee_no: a value is required",
         "staff.csv:5:name: a value is required",
-        "staff.csv:5:role: 'boss' is not a role; use one of operator, leader, supervisor, security, admin",
+        "staff.csv:5:role: 'boss' is not a role; use one of operator, leader, supervisor, security, admin, management",
         "staff.csv:5:active: 'maybe' is not yes or no; use yes, no, 1, 0, true, false, 在职 or 离职",
         "staff.csv:6:employee_no: employee 10099 is also on row 3"]
 
@@ -513,7 +513,7 @@ def test_one_bad_row_at_the_end_of_a_long_file_stops_the_whole_file(floor, tmp_p
     good = "".join(f"{30000 + i},员工{i},operator,L1,B\n" for i in range(200))
     path = put(tmp_path, "staff.csv", "employee_no,name,role,post_level,skill_grade\n" + good + "30999,坏,boss,,\n")
     assert refused(floor, "staff", path) == [
-        "staff.csv:202:role: 'boss' is not a role; use one of operator, leader, supervisor, security, admin"]
+        "staff.csv:202:role: 'boss' is not a role; use one of operator, leader, supervisor, security, admin, management"]
 
 
 def test_a_bad_xlsx_row_is_numbered_as_excel_shows_it(floor, tmp_path):

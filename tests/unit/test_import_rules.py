@@ -129,7 +129,7 @@ def test_a_staff_row_with_an_unknown_role_no_name_and_a_strange_active_word_repo
     assert record is None
     assert errors == [
         "f.csv:2:name: a value is required",
-        "f.csv:2:role: 'boss' is not a role; use one of operator, leader, supervisor, security, admin",
+        "f.csv:2:role: 'boss' is not a role; use one of operator, leader, supervisor, security, admin, management",
         "f.csv:2:active: 'maybe' is not yes or no; use yes, no, 1, 0, true, false, 在职 or 离职",
     ]
 
