@@ -103,9 +103,11 @@ def serve(obj: dict[str, Any], host: str, port: int) -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--reset/--keep", default=True, show_default=True,
               help="Regenerate the demo data (shifts anchored to now) or keep what the instance has.")
+@click.option("--platform-speed", default=1.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="How much faster the simulated call platform moves operators through ready, busy and wrap-up.")
 @click.pass_obj
-def demo(obj: dict[str, Any], host: str, port: int, reset: bool) -> None:
-    """Run a demo: generated floor data, simulated reader, kiosk on localhost.
+def demo(obj: dict[str, Any], host: str, port: int, reset: bool, platform_speed: float) -> None:
+    """Run a demo: generated floor data, simulated reader, sensors, call platform and seats, kiosk on localhost.
 
     Uses the --instance folder if given, else a fresh temporary folder.
     """
@@ -113,14 +115,16 @@ def demo(obj: dict[str, Any], host: str, port: int, reset: bool) -> None:
     from kiosk.store.db import upgrade
 
     from kiosk.devices import sensor_sim
-    from kiosk.services import sensors
+    from kiosk.services import floor_demo, sensors
 
     instance = obj["instance"] or tempfile.mkdtemp(prefix="floor-kiosk-demo-")
     os.environ["KIOSK_INSTANCE"] = instance
     Path(instance).mkdir(parents=True, exist_ok=True)
     secret = sensor_sim.demo_secret(Path(instance))
-    overrides = {"NFC_DEVICE": "sim", "GATEWAY_SECRETS": f"{sensor_sim.GATEWAY_ID}={secret}",
-                 "DEMO_SENSORS_URL": f"http://{host}:{port}"}
+    overrides = {"NFC_DEVICE": "sim", "DEMO_SENSORS_URL": f"http://{host}:{port}",
+                 # The demo's seats are simulated through the sensor service as the pseudo-gateway demo-seats.
+                 "GATEWAY_SECRETS": f"{sensor_sim.GATEWAY_ID}={secret},{floor_demo.GATEWAY_ID}={secret}",
+                 "DEMO_CALL_PLATFORM": platform_speed}
     cfg = load_config(instance, overrides=overrides)
     upgrade(cfg["DATABASE_URL"])
     ctx = _context(instance)
@@ -128,6 +132,7 @@ def demo(obj: dict[str, Any], host: str, port: int, reset: bool) -> None:
         demo_data.write_panel(ctx, demo_data.generate(ctx))
     sensors.define_points(ctx, [{"id": p.id, "kind": p.kind, "label": p.label, "gateway": sensor_sim.GATEWAY_ID}
                                 for p in sensor_sim.POINTS], actor="demo")
+    floor_demo.define_seat_points(ctx)
     url = f"http://{host}:{port}/"
     _serve(instance, host, port, overrides,
            banner=f"floor-kiosk demo\n  instance: {instance}\n  kiosk:    {url}\n"
@@ -195,6 +200,223 @@ def export_cmd(obj: dict[str, Any], kind: str, file: Path) -> None:
     except (ServiceError, ValueError) as exc:
         raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
     click.echo(f"exported {n} {kind} rows to {file}")
+
+
+@main.group()
+def visitor() -> None:
+    """Visitor approvals of the Hotline Management Section (§2.2).
+
+    Times are ISO-8601 with an offset (2026-11-30T14:00+08:00) or local YYYY-MM-DD HH:MM in the
+    configured time zone.
+    """
+
+
+def _visitor_line(a: dict[str, Any], tz: Any) -> str:
+    """One approval as a line of text, times in local time."""
+    from datetime import datetime
+
+    def local(value: str) -> str:
+        return f"{datetime.fromisoformat(value).astimezone(tz):%Y-%m-%d %H:%M}"
+
+    card = ""
+    if a["card_uid_tail"]:
+        card = f", card {a['card_uid_tail']}" + (" (inside)" if a["inside"] else "")
+    escort = ", escort required" if a["escort_required"] else ""
+    org = f" ({a['organisation']})" if a["organisation"] else ""
+    host = f"{a['host_employee_no']} {a['host_name'] or ''}".strip()
+    return (f"#{a['id']} [{a['status']}] {local(a['valid_from'])} to {local(a['valid_until'])}  {a['name']}{org}, "
+            f"to {a['purpose']}, host {host}{escort}{card}")
+
+
+@visitor.command("approve")
+@click.option("--by", "by", required=True, metavar="EMPLOYEE_NO", help="Who approves: management section or admin.")
+@click.option("--name", required=True, help="The visitor's name.")
+@click.option("--org", default="", help="The visitor's organisation.")
+@click.option("--id-tail", required=True, metavar="XXXX", help="Exactly the last 4 characters of the ID document.")
+@click.option("--purpose", required=True, metavar="PURPOSE", help="consult, visit, photograph or record.")
+@click.option("--from", "valid_from", required=True, metavar="TIME", help="Start of the approved window.")
+@click.option("--until", "valid_until", required=True, metavar="TIME", help="End of the approved window.")
+@click.option("--host", required=True, metavar="EMPLOYEE_NO", help="The member of staff the visitor comes to see.")
+@click.option("--escort", is_flag=True, help="The visitor enters only escorted (host or leader taps first).")
+@click.pass_obj
+def visitor_approve(obj: dict[str, Any], by: str, name: str, org: str, id_tail: str, purpose: str, valid_from: str,
+                    valid_until: str, host: str, escort: bool) -> None:
+    """Record a visit approved by the Hotline Management Section."""
+    from kiosk.services import visitors
+    from kiosk.services.errors import ServiceError
+
+    ctx = _context(obj["instance"])
+    try:
+        a = visitors.create_approval(ctx, by, {
+            "name": name, "organisation": org, "id_doc_tail": id_tail, "purpose": purpose,
+            "valid_from": valid_from, "valid_until": valid_until, "host_employee_no": host,
+            "escort_required": escort})
+    except ServiceError as exc:
+        problems = list(exc.detail.get("problems") or [])  # type: ignore[call-overload]
+        message = "the approval was not saved:\n" + "\n".join(f"  - {p}" for p in problems) if problems else exc.message
+        raise click.ClickException(message) from None
+    click.echo("approved " + _visitor_line(a, ctx.tz))
+
+
+@visitor.command("list")
+@click.option("--all", "include_all", is_flag=True, help="Also ended and cancelled approvals.")
+@click.pass_obj
+def visitor_list(obj: dict[str, Any], include_all: bool) -> None:
+    """List current and upcoming visitor approvals (times in local time)."""
+    from kiosk.services import visitors
+
+    ctx = _context(obj["instance"])
+    rows = visitors.approvals(ctx, include_all=include_all)
+    for a in rows:
+        click.echo(_visitor_line(a, ctx.tz))
+    if not rows:
+        click.echo("no visitor approvals" + ("" if include_all else " current or upcoming (--all for history)"))
+
+
+@visitor.command("cancel")
+@click.argument("approval_id", type=int)
+@click.option("--by", "by", required=True, metavar="EMPLOYEE_NO", help="Who cancels: management section or admin.")
+@click.option("--reason", default="", help="Why, for the event log.")
+@click.pass_obj
+def visitor_cancel(obj: dict[str, Any], approval_id: int, by: str, reason: str) -> None:
+    """Cancel a visitor approval: its card no longer opens a door."""
+    from kiosk.services import visitors
+    from kiosk.services.errors import ServiceError
+
+    ctx = _context(obj["instance"])
+    try:
+        a = visitors.cancel_approval(ctx, by, approval_id, reason)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo("cancelled " + _visitor_line(a, ctx.tz))
+    if a["inside"]:
+        click.echo("the visitor is still inside: the duty leader sees them out and signs the card out at the kiosk")
+
+
+@main.group("log")
+def log_group() -> None:
+    """The event log's tamper evidence: verify the chain, sign checkpoints, purge past retention."""
+
+
+def _log_context(instance: str | None):  # type: ignore[no-untyped-def]
+    """A ServiceContext for the log commands; a missing or damaged database is a message, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kiosk.store.db import SchemaOutOfDate
+
+    try:
+        return _context(instance)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise click.ClickException(f"cannot open the database: {reason}") from None
+
+
+@log_group.command("verify")
+@click.option("--checkpoints", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Signed checkpoints to hold the chain against. Default: KIOSK_CHECKPOINT_DIR, if it holds any.")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="The exported public key (`kiosk log export-key`). Default: the instance's own.")
+@click.pass_context
+def log_verify(click_ctx: click.Context, checkpoints: Path | None, public_key: Path | None) -> None:
+    """Walk the event log's hash chain and report the first row where it breaks (exit code 1).
+
+    Finds edited, deleted and reordered rows; with checkpoints also a cut-off tail and a rewritten chain.
+    """
+    from kiosk.services import entrylog
+
+    ctx = _log_context(click_ctx.obj["instance"])
+    if checkpoints is None:
+        default = entrylog.checkpoint_dir(ctx.config)
+        checkpoints = default if default.is_dir() and any(default.glob("checkpoint-*.json")) else None
+    elif not checkpoints.is_dir():
+        raise click.ClickException(f"{checkpoints}: no such directory")
+    try:
+        report = entrylog.verify(ctx, checkpoints, public_key)
+    except entrylog.CheckpointError as exc:
+        raise click.ClickException(str(exc)) from None
+    if report.rows_checked:
+        start = (f"from the purge anchor at seq {report.anchor[0]} (hash {report.anchor[1][:16]}…)"
+                 if report.anchor else "from the start of the chain")
+        click.echo(f"rows checked: {report.rows_checked}, seq {report.first_seq}..{report.last_seq}, {start}")
+        click.echo(f"head: seq {report.last_seq}, hash {report.last_hash}")
+    else:
+        click.echo("rows checked: 0")
+    if report.unsealed:
+        click.echo(f"not yet sealed: {report.unsealed} (written while verifying; the next seal chains them)")
+    if checkpoints is None:
+        click.echo("checkpoints: none; without them a cut-off tail or a rewritten chain cannot be detected")
+    else:
+        older = f" ({report.checkpoints_purged} cover purged days)" if report.checkpoints_purged else ""
+        click.echo(f"checkpoints: {report.checkpoints_checked} checked in {checkpoints}{older}")
+    first = report.first_broken
+    if first is None:
+        click.echo("OK: the event log is intact")
+        return
+    where = f" at seq {first.seq}" if first.seq is not None else ""
+    click.echo(f"BROKEN{where}: {first.problem}: {first.message}")
+    others = [f for f in report.findings if f is not first]
+    for finding in others[:20]:
+        click.echo(f"  also: {finding.problem}: {finding.message}")
+    if len(others) > 20:
+        click.echo(f"  … and {len(others) - 20} more")
+    click_ctx.exit(1)
+
+
+@log_group.command("checkpoint")
+@click.pass_obj
+def log_checkpoint(obj: dict[str, Any]) -> None:
+    """Seal pending rows and sign the chain head (row count and hash) into KIOSK_CHECKPOINT_DIR now."""
+    from kiosk.services import entrylog
+
+    try:
+        cp = entrylog.checkpoint(_log_context(obj["instance"]))
+    except entrylog.CheckpointError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"checkpoint: seq {cp.seq}, {cp.rows} rows kept, hash {cp.hash} -> {cp.path}")
+
+
+@log_group.command("purge")
+@click.pass_obj
+def log_purge(obj: dict[str, Any]) -> None:
+    """Remove whole days past retention from the oldest end, logged and checkpointed.
+
+    §2.4, PIPL art. 19: events are kept KIOSK_LOG_RETENTION_DAYS, then go, whole days at a time. The
+    server's timer does this daily; `kiosk log verify` holds purges to the same setting.
+    """
+    from kiosk.services import entrylog
+
+    ctx = _log_context(obj["instance"])
+    keep = int(ctx.config["LOG_RETENTION_DAYS"])
+    if keep <= 0:
+        click.echo("KIOSK_LOG_RETENTION_DAYS is 0: the event log is kept in full; nothing purged")
+        return
+    try:
+        result = entrylog.purge(ctx, actor="cli")
+    except entrylog.CheckpointError as exc:
+        raise click.ClickException(f"the purge is done and logged, but not checkpointed: {exc}") from None
+    if result is None:
+        click.echo(f"nothing to purge: no event is older than {keep} days")
+        return
+    click.echo(f"purged {result.rows} events (seq {result.first_seq}..{result.through_seq}) dated before "
+               f"{result.before.astimezone(ctx.tz):%Y-%m-%d %H:%M %Z}; logged as seq {result.logged_seq}; "
+               f"the chain now starts after seq {result.through_seq} (hash {result.through_hash[:16]}…); checkpointed")
+
+
+@log_group.command("export-key")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def log_export_key(obj: dict[str, Any], file: Path) -> None:
+    """Write the public key checkpoints are signed with (PEM); keep a copy off this machine."""
+    from kiosk.services import entrylog
+
+    cfg = load_config(obj["instance"])
+    try:
+        kid = entrylog.export_key(cfg, file)
+    except (entrylog.CheckpointError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"public key {kid} written to {file}; verify with: kiosk log verify --public-key {file}")
 
 
 if __name__ == "__main__":

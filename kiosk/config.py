@@ -34,6 +34,16 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "SMTP_FROM": ("floor-kiosk@localhost", "Sender address of escalation mails"),
     "NOTIFY_SUPERVISOR": ("", "Comma-separated e-mail addresses of floor supervisors"),
     "NOTIFY_SECURITY": ("", "Comma-separated e-mail addresses of security and the Hotline Management Section"),
+    "CTI_SECRETS": ("", "Call platforms allowed to post agent states: comma-separated integration=secret pairs"),
+    "FLOOR_NOT_SIGNED_IN_MINUTES": (5, "§3.6, §4.5: flag an operator who entered or was roll-called and has not signed in after this"),
+    "FLOOR_ALLOWANCE_WARN_MINUTES": (30, "§8.8: warn when an operator's busy (or wrap-up) time today reaches this"),
+    "FLOOR_ALLOWANCE_LIMIT_MINUTES": (40, "§8.8: alert when an operator's busy (or wrap-up) time today reaches this"),
+    "FLOOR_CLOCK_SKEW_SECONDS": (120.0, "Agent states dated further than this into the future are refused"),
+    "FLOOR_SHIFT_END_GRACE_MINUTES": (5, "§7.3, §8.9: a sign-out this close to shift end is not mid-shift; a seat left on is flagged this long after"),
+    "FLOOR_PUSH_INTERVAL_SECONDS": (0.2, "Floor map pushes to screens at most this often; changes in between are merged"),
+    "CHECKPOINT_DIR": ("", "Where signed event-log checkpoints are written; mount it from another machine; default: checkpoints in the instance folder"),
+    "CHECKPOINT_MINUTES": (15, "Sign the event log's head into CHECKPOINT_DIR this often (0: only on demand)"),
+    "LOG_RETENTION_DAYS": (365, "§2.4, PIPL art. 19: event log days older than this are purged daily (0: keep everything)"),
 }
 
 ENV_PREFIX = "KIOSK_"

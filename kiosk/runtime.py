@@ -12,7 +12,8 @@ from typing import Any
 from flask import Flask
 
 from kiosk.devices.base import BadgeRead, ReaderHealth
-from kiosk.services import alerts, doors, rollcall, sensors, taps
+from kiosk.services import alerts, doors, floor, rollcall, sensors, taps, visitors
+from kiosk.services.entrylog import EntryLogTimer
 from kiosk.services.errors import ServiceError
 from kiosk.web import services
 
@@ -42,11 +43,13 @@ class Runtime:
         self.reader: Any = None
         self.readers: dict[str, Any] = {}
         self.sensors: Any = None
+        self.demo_floor: Any = None
         from kiosk.devices.notifiers import from_config
 
         self.notifiers = from_config(app.config, self.ctx.publish)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self.entry_log = EntryLogTimer(self.ctx)
 
     def start(self) -> None:
         """Open the configured reader and start the timers."""
@@ -71,6 +74,12 @@ class Runtime:
             self.sensors = DemoSensors(Path(cfg["INSTANCE_PATH"]), cfg["DEMO_SENSORS_URL"])
             self.sensors.start()
             self.app.extensions["kiosk.demo_sensors"] = self.sensors
+        if cfg.get("DEMO_CALL_PLATFORM"):
+            # The demo's simulated call platform and seats (kiosk demo only): kiosk.services.floor_demo.
+            from kiosk.services.floor_demo import DemoFloor
+
+            self.demo_floor = DemoFloor(self.ctx, time_scale=float(cfg["DEMO_CALL_PLATFORM"]))
+            self.demo_floor.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="kiosk-timers", daemon=True)
         self._ticker.start()
         logger.info("reader %s (%s) and timers started", self.reader_id, cfg["NFC_DEVICE"])
@@ -82,6 +91,8 @@ class Runtime:
             reader.stop()
         if self.sensors is not None:
             self.sensors.stop()
+        if self.demo_floor is not None:
+            self.demo_floor.stop()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
 
@@ -112,12 +123,16 @@ class Runtime:
                 logger.exception("timer tick failed; will try again")
 
     def tick(self) -> None:
-        """One round of timers: close roll calls at window end, end idle leader sessions."""
+        """One round of timers: close roll calls at window end, door and visitor timers, end idle leader sessions."""
         rollcall.tick(self.ctx)
         sensors.check_silent(self.ctx)
         doors.tick(self.ctx)
+        floor.tick(self.ctx)
+        visitors.tick(self.ctx)
         alerts.escalate(self.ctx, self.notifiers)
         now = self.ctx.now()
         for kiosk_id, sess in list(self.ctx.leader_sessions.items()):
             if sess.expires_at <= now:
                 rollcall.end_leader_session(self.ctx, kiosk_id)
+        # Last, so the rows this tick wrote are sealed within the same second.
+        self.entry_log.tick()

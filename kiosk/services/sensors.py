@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kiosk.services import doors
+from kiosk.services import doors, floor
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
 from kiosk.store.eventlog import canonical_json, log_event, log_events
@@ -193,6 +193,7 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
             came_back = _touch_gateway(conn, gateway_id, now, doc.get("health"))
             # §6.5, §6.6: the doors hear of their contacts in the same transaction.
             door_pubs = doors.apply_point_changes(conn, changes, now)
+            door_pubs += floor.apply_point_changes(ctx, conn, changes, now)  # seats reach the floor map too
     except IntegrityError:
         # Two deliveries of the same batch raced; the other one stored it. Answer from the database.
         logger.info("gateway %s: concurrent delivery; answering again", gateway_id)
@@ -242,6 +243,7 @@ def check_silent(ctx: ServiceContext) -> list[str]:
                 changes.append({"point": p.id, "kind": p.kind, "label": p.label, "state": "unknown",
                                 "previous": p.state, "at": _iso(now), "reconciled": False, "gateway": gw.id})
         door_pubs = doors.apply_point_changes(conn, changes, now)
+        door_pubs += floor.apply_point_changes(ctx, conn, changes, now)
     for gid in went_silent:
         logger.warning("gateway %s went silent: its points are unknown", gid)
         ctx.publish("gateway_health_changed", {"gateway": gid, "silent": True})

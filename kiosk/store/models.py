@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -191,7 +191,23 @@ class Event(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     rule: Mapped[str] = mapped_column(String(16), default="")
     data: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
-    __table_args__ = (Index("ix_events_kind_at", "kind", "at"), Index("ix_events_at", "at"))
+    # The hash chain (kiosk.store.eventlog): rows are inserted unsealed (all three NULL) and the one
+    # sealer fills them in; database triggers refuse every other UPDATE, and every DELETE but a purge.
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # chain position, 1, 2, 3, ...
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    __table_args__ = (Index("ix_events_kind_at", "kind", "at"), Index("ix_events_at", "at"),
+                      Index("uq_events_seq", "seq", unique=True),
+                      # Keeps "what is left to seal" a tiny index however long the log grows.
+                      Index("ix_events_unsealed", "id", sqlite_where=text("seq IS NULL"),
+                            postgresql_where=text("seq IS NULL")))
+
+
+class EventLogPurge(Base):
+    """Present only inside a purge transaction: the delete trigger lets exactly these rows go (§2.4)."""
+
+    __tablename__ = "event_log_purge"
+    through_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 def utcnow() -> datetime:
@@ -293,3 +309,117 @@ class BadgeLockout(Base):
     uid: Mapped[str] = mapped_column(String(32), primary_key=True)
     refusals: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of ISO times
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class VisitorApproval(Base):
+    """A visit approved by the Hotline Management Section (§2.2): who, why, when, host and escort."""
+
+    __tablename__ = "visitor_approvals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    organisation: Mapped[str] = mapped_column(String(100), default="")
+    id_doc_tail: Mapped[str] = mapped_column(String(4))  # the last 4 characters of the ID document, never more
+    purpose: Mapped[str] = mapped_column(String(16))  # consult | visit | photograph | record
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)  # exclusive
+    host_employee_no: Mapped[str] = mapped_column(String(32))
+    escort_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(32))  # employee_no of the management section member
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    __table_args__ = (Index("ix_visitor_approvals_window", "valid_until", "valid_from"),)
+
+
+class VisitorCard(Base):
+    """One binding of a visitor card UID to an approval; a UID is bound again after release, history kept."""
+
+    __tablename__ = "visitor_cards"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32))
+    approval_id: Mapped[int] = mapped_column(ForeignKey("visitor_approvals.id"))
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    bound_by: Mapped[str] = mapped_column(String(32))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    inside: Mapped[bool] = mapped_column(Boolean, default=False)
+    entered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    overstayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # flagged once per visit
+    __table_args__ = (
+        Index("uq_visitor_cards_one_active_per_uid", "uid", unique=True,
+              sqlite_where=text("released_at IS NULL"), postgresql_where=text("released_at IS NULL")),
+        Index("ix_visitor_cards_approval", "approval_id"),
+    )
+
+
+class AgentEvent(Base):
+    """Every agent state accepted from a call platform (CTI), in arrival order; older ones flagged, not applied."""
+
+    __tablename__ = "agent_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration: Mapped[str] = mapped_column(String(64))  # which platform sent it (X-Integration, or an adapter)
+    employee_no: Mapped[str] = mapped_column(String(32))
+    seat_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))  # signed_in | ready | busy | wrap_up | signed_out
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the platform says it happened
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    out_of_order: Mapped[bool] = mapped_column(Boolean, default=False)  # older than the agent's newest: not applied
+    __table_args__ = (Index("ix_agent_events_employee_at", "employee_no", "at"),)
+
+
+class AgentLive(Base):
+    """An agent's live state on the call platform (kiosk.domain.floor.AgentLive)."""
+
+    __tablename__ = "agent_live"
+    employee_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seat_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    seat_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    other_seat: Mapped[str | None] = mapped_column(String(32), nullable=True)  # §7.7
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    __table_args__ = (Index("ix_agent_live_seat", "seat_id"),)
+
+
+class AgentSeconds(Base):
+    """§8.8: closed busy and wrap-up seconds of one operator on one local calendar day."""
+
+    __tablename__ = "agent_minutes"
+    employee_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # local date
+    busy_seconds: Mapped[float] = mapped_column(default=0.0)
+    wrap_seconds: Mapped[float] = mapped_column(default=0.0)
+
+
+class FloorFlag(Base):
+    """A floor-map flag (kiosk.domain.floor): raised, cleared when its condition ends, acknowledged by a leader.
+
+    An unexplained sign-out (§8.9) is a register entry: it stays open until the leader records its cause.
+    """
+
+    __tablename__ = "floor_flags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))  # the condition's identity; one open row per key
+    kind: Mapped[str] = mapped_column(String(32))
+    rule: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))  # warning | alarm
+    employee_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    seat_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    message: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    cause: Mapped[str | None] = mapped_column(String(32), nullable=True)  # §8.9: equipment_failure | system_failure | other
+    comment: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    __table_args__ = (
+        Index("uq_floor_flags_open_key", "key", unique=True,
+              sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
+        Index("ix_floor_flags_cleared", "cleared_at"),
+        Index("ix_floor_flags_ack", "acknowledged_at"),
+    )

@@ -36,14 +36,20 @@ def create_app(test_config: dict[str, Any] | None = None, instance: str | None =
         engine = make_engine(cfg["DATABASE_URL"])
         check_schema(engine)
         ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
-    ctx.publish = _publisher
-    app.extensions["kiosk"] = ctx
+    from kiosk.services import floor
 
-    from kiosk.web import api, events, gateway_api, views  # noqa: F401  (registers handlers)
+    # floor_changed pushes are coalesced (a burst of seat changes is a few pushes); the rest pass through.
+    push = floor.FloorPush(_publisher, float(cfg["FLOOR_PUSH_INTERVAL_SECONDS"]), counts=lambda: floor.floor_counts(ctx))
+    ctx.publish = push.publish
+    app.extensions["kiosk"] = ctx
+    app.extensions["kiosk.floor_push"] = push
+
+    from kiosk.web import api, events, floor_api, gateway_api, views  # noqa: F401  (registers handlers)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(gateway_api.bp)
+    app.register_blueprint(floor_api.bp)
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=[], ping_interval=10, ping_timeout=10)
     return app
 

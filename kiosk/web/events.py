@@ -8,7 +8,7 @@ from typing import Any, Callable
 from flask import current_app, request
 from flask_socketio import emit
 
-from kiosk.services import alerts, doors, rollcall, sensors
+from kiosk.services import alerts, doors, floor, rollcall, sensors, visitors
 from kiosk.services.errors import ServiceError
 from kiosk.web import KIOSK_NS, services, socketio
 
@@ -26,8 +26,11 @@ def on_connect(auth: dict[str, Any] | None = None) -> None:
 
 
 def snapshot() -> dict[str, Any]:
-    """Everything a kiosk screen shows: the roll call board, doors and gateway health."""
-    return {**rollcall.board(services(), _kiosk_id()), **sensors.panel(services()), **doors.panel(services())}
+    """Everything a kiosk screen shows: the roll call board, doors, gateway health, visitors inside, the floor map."""
+    return {**rollcall.board(services(), _kiosk_id()), **sensors.panel(services()), **doors.panel(services()),
+            "visitors": visitors.inside_now(services()),
+            "visitor_binding": visitors.binding_payload(services(), _kiosk_id()),
+            "floor": floor.floor_snapshot(services())}
 
 
 def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -97,3 +100,41 @@ def on_end_leader(_data: Any = None) -> dict[str, Any]:
     """The leader leaves the console."""
     rollcall.end_leader_session(services(), _kiosk_id())
     return {"ok": True}
+
+
+@socketio.on("list_visitor_approvals", namespace=KIOSK_NS)
+def on_list_visitor_approvals(_data: Any = None) -> dict[str, Any]:
+    """§2.2: today's valid visitor approvals, for the identified leader to pick one to bind a card to."""
+    return _answer(lambda: visitors.list_for_console(services(), _kiosk_id()))
+
+
+@socketio.on("start_visitor_binding", namespace=KIOSK_NS)
+def on_start_visitor_binding(data: dict[str, Any]) -> dict[str, Any]:
+    """§2.2: the identified leader arms the kiosk; the next unknown card tapped becomes the visitor's card."""
+    try:
+        approval_id = int((data or {}).get("approval_id", 0))
+    except (TypeError, ValueError):
+        return {"ok": False, "error": "bad_approval", "message": "Choose a visitor approval."}
+    return _answer(lambda: visitors.start_binding(services(), _kiosk_id(), approval_id))
+
+
+@socketio.on("acknowledge_flag", namespace=KIOSK_NS)
+def on_acknowledge_flag(data: dict[str, Any]) -> dict[str, Any]:
+    """The leader identified by badge acknowledges a floor-map flag."""
+    try:
+        flag_id = int((data or {}).get("id", 0))
+    except (TypeError, ValueError):
+        return {"ok": False, "error": "bad_flag", "message": "Choose a flag."}
+    return _answer(lambda: floor.acknowledge_flag(services(), _kiosk_id(), flag_id))
+
+
+@socketio.on("record_signout_cause", namespace=KIOSK_NS)
+def on_record_signout_cause(data: dict[str, Any]) -> dict[str, Any]:
+    """§8.9: the leader identified by badge records why an operator signed out mid-shift."""
+    data = data or {}
+    try:
+        flag_id = int(data.get("id", 0))
+    except (TypeError, ValueError):
+        return {"ok": False, "error": "bad_flag", "message": "Choose a sign-out from the register."}
+    return _answer(lambda: floor.record_signout_cause(services(), _kiosk_id(), flag_id, str(data.get("cause", "")),
+                                                      str(data.get("comment", ""))))
