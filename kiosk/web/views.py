@@ -1,10 +1,15 @@
-"""Pages: the kiosk screen."""
+"""Pages: the kiosk screen and the alert history."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from kiosk.services import demo
+from flask import Blueprint, current_app, render_template, request, url_for
+
+from kiosk.services import alerts, demo, doors
+from kiosk.web import services
 
 bp = Blueprint("views", __name__)
 
@@ -27,3 +32,53 @@ def kiosk_screen() -> str:
 def healthz() -> dict[str, str]:
     """Liveness for service managers and reverse proxies."""
     return {"status": "ok"}
+
+
+# The alert kinds the history page offers as a filter (door rules, door access, visitors).
+ALERT_KINDS = ("door_forced_open", "door_held_open", "possible_tailgating", "door_sensor_unknown", "door_tampered",
+               "door_faulted", "badge_locked_out", "visitor_outside_window", "visitor_overstayed")
+
+
+def _local_date(text: str | None) -> date | None:
+    """A YYYY-MM-DD filter value, or None when empty or not a date."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@bp.get("/alerts")
+def alert_history() -> str:
+    """§5: alerts, newest first, filtered by kind, door, local dates and acknowledgement; rendered on the server.
+
+    No access control yet (it comes with sign-in); the page says so.
+    """
+    cfg = current_app.config
+    tz = ZoneInfo(cfg["TIMEZONE"])
+    args = request.args
+    asked = args.get("lang")
+    lang = asked if asked in ("zh-CN", "en") else cfg["LANGUAGE"]
+    kind = args.get("kind") if args.get("kind") in ALERT_KINDS else None
+    door_id = args.get("door") or None
+    day_from, day_to = _local_date(args.get("from")), _local_date(args.get("to"))
+    unacknowledged = args.get("unacknowledged") in ("1", "on", "true")
+    # Dates are the floor's local days: from the start of "from" to the end of "to".
+    since = datetime.combine(day_from, time.min, tz) if day_from else None
+    until = datetime.combine(day_to + timedelta(days=1), time.min, tz) if day_to else None
+    rows = alerts.history(services(), kind=kind, door_id=door_id, since=since, until=until,
+                          unacknowledged=unacknowledged, limit=500)
+
+    def local(iso: str | None) -> str:
+        """An ISO-8601 UTC time as the floor's local date and time."""
+        if not iso:
+            return ""
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    toggle: dict[str, Any] = {**args.to_dict(), "lang": other}
+    filters = {"kind": kind or "", "door": door_id or "", "unacknowledged": unacknowledged,
+               "from": day_from.isoformat() if day_from else "", "to": day_to.isoformat() if day_to else ""}
+    door_names = [(d["door_id"], d["name"]) for d in doors.panel(services())["doors"]]
+    return render_template("alerts.html", language=lang, other_language=other, rows=rows, local=local,
+                           kinds=ALERT_KINDS, doors=door_names, filters=filters, timezone=cfg["TIMEZONE"],
+                           lang_explicit=asked in ("zh-CN", "en"), toggle_url=url_for("views.alert_history", **toggle))

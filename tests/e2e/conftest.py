@@ -301,3 +301,48 @@ def kiosk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
 def server(kiosk_server: Callable[..., KioskProcess]) -> KioskProcess:
     """A kiosk server with the simulated reader; roll call open, shift starting in about a quarter hour."""
     return kiosk_server()
+
+
+# ---------------------------------------------------------------------------------------- demo door
+
+# The demo's door (§6.5, §6.6) on the demo node's points, with timings short enough for a browser test:
+# pre-warning after 2 s open, held-open alarm after 4 s.
+DEMO_DOOR: dict[str, Any] = {"id": "main", "name": "话务区正门", "contact_point": "door:main", "exit_point": "exit:main",
+                             "readers": ["door-main"], "prewarn_s": 2, "alarm_s": 4, "entry_window_s": 10}
+# Its badge reader (simulated, driven by POST /api/v1/sim/tap {"reader": "door-main"}) and a quick escalation.
+DOOR_ENV = {"KIOSK_DOOR_READERS": "door-main=sim", "KIOSK_ESCALATE_SUPERVISOR_SECONDS": "3"}
+
+
+def define_demo_door(instance: Path, _floor: Floor | None = None) -> None:
+    """A ``prepare`` for ``kiosk_server(sensors=True, env=DOOR_ENV, prepare=define_demo_door)``: define DEMO_DOOR."""
+    from kiosk.services import doors
+
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        doors.define_doors(ctx, [DEMO_DOOR], actor="test")
+    finally:
+        engine.dispose()
+
+
+def post_json(server: KioskProcess, path: str, body: dict[str, Any]) -> Any:
+    """POST a JSON body to a running server (e.g. /api/v1/sim/tap with a reader, /api/v1/sim/sensor)."""
+    import json
+
+    req = urllib.request.Request(server.url + path, method="POST", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.fixture
+def door_kiosk_server(kiosk_server: Callable[..., KioskProcess]) -> Callable[..., KioskProcess]:
+    """A factory of kiosk servers with simulated sensors, DEMO_DOOR defined and its reader `door-main`.
+
+    ``door_kiosk_server(KIOSK_ESCALATE_SECURITY_SECONDS="1")``: keyword arguments are extra environment.
+    """
+    def _make(**env: str) -> KioskProcess:
+        return kiosk_server(sensors=True, env={**DOOR_ENV, **env}, prepare=define_demo_door)
+
+    return _make

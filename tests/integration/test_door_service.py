@@ -146,3 +146,11 @@ def test_impossible_timings_are_refused_before_anything_is_written(floor):
                                     "prewarn_s": -1, "alarm_s": 30}])
     with floor.engine.connect() as conn:
         assert [d.id for d in conn.execute(select(Door.__table__))] == ["main"]
+
+
+def test_a_door_names_its_contact_point_so_the_screen_can_put_its_countdown_on_that_tile(gw, floor, clock):
+    gw.send("door:main", "open")
+    (door,) = doors.panel(floor)["doors"]
+    assert (door["door_id"], door["contact_point"], door["alarm_s"]) == ("main", "door:main", 30)
+    changed = published(floor, "door_changed")[-1]
+    assert changed["contact_point"] == "door:main" and changed["alarm_in_seconds"] == 30

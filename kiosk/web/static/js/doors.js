@@ -2,6 +2,12 @@
 // times): each door, exit button and equipment point with its state in words and colour, and one line
 // per sensor gateway. A snapshot replaces everything; points_changed and gateway_health_changed patch
 // it at once. A point the server does not know is "unknown" — grey, and never drawn as closed.
+//
+// A point that is a defined door's contact (the snapshot's `doors`, door_changed) also shows the
+// countdown to the held-open alarm while the door is open: plain at first, amber after the
+// pre-warning (door_held_open_warning makes the tile flash), red once the alarm is due, and the door's
+// alarms in words (forced open, held open). Doors are keyed by door id (`main`); their tiles by the
+// contact point (`door:main`): the door payload's `contact_point` joins the two.
 
 import { byTestId, h, setText } from "./dom.js";
 import { language, t } from "./i18n.js";
@@ -24,7 +30,70 @@ export const state = {
   loaded: false,
   points: [], // [{point, kind, label, state, at, reconciled, gateway}]
   gateways: {}, // id -> {gateway, last_seen_at, silent}
+  doors: {}, // contact point -> door payload + {deadline: ms on the server clock, warned: bool}
 };
+
+/** The tile a door belongs on: its contact point (older servers: `door:<id>`). */
+function contactPointOf(door) {
+  return door.contact_point || `door:${door.door_id}`;
+}
+
+/** Keep a door payload with the instant its held-open alarm is due, so the countdown ticks locally. */
+function storeDoor(door, { warned = false } = {}) {
+  const key = contactPointOf(door);
+  const before = state.doors[key];
+  const open = door.alarm_in_seconds != null && !door.closed;
+  const deadline = open ? time.now() + door.alarm_in_seconds * 1000 : null;
+  // A warning belongs to one opening: a door that closed (or a new opening) starts unwarned.
+  const sameOpening = before && open && before.opened_at === door.opened_at;
+  state.doors[key] = { ...door, deadline, warned: warned || Boolean(sameOpening && before.warned) };
+}
+
+/** door_changed: one door's state, countdown and alarms. */
+export function applyDoorChanged(door) {
+  if (!door || !door.door_id) return false;
+  storeDoor(door);
+  return true;
+}
+
+/** door_held_open_warning {door_id, alarm_in_seconds}: the pre-warning; the door's tile flashes. */
+export function applyHeldOpenWarning(p) {
+  const door = p && Object.values(state.doors).find((d) => d.door_id === p.door_id);
+  if (!door) return false;
+  door.warned = true;
+  if (p.alarm_in_seconds != null) door.deadline = time.now() + p.alarm_in_seconds * 1000;
+  return true;
+}
+
+function doorOf(point) {
+  return point.kind === "door" ? state.doors[point.point] || null : null;
+}
+
+/** The countdown phase of an open door: counting, prewarn (amber), alarm (red); null when not counting. */
+function countdownPhase(door) {
+  if (!door || door.deadline == null) return null;
+  const left = door.deadline - time.now();
+  if (left <= 0 || (door.alarms || []).includes("held_open")) return "alarm";
+  const prewarnLeft = (door.alarm_s - door.prewarn_s) * 1000; // time left when the pre-warning is due
+  if (door.warned || (door.prewarn_s < door.alarm_s && left <= prewarnLeft)) return "prewarn";
+  return "counting";
+}
+
+function countdownText(door) {
+  const phase = countdownPhase(door);
+  if (!phase) return "";
+  if (phase === "alarm") return t("door.countdown.due");
+  const left = Math.max(0, door.deadline - time.now());
+  // No break inside "2 秒": the line may only wrap after the exclamation mark (keep-all in the CSS).
+  const words = durationWords(Math.ceil(left / 1000) * 1000).replaceAll(" ", "\u00a0");
+  return t(phase === "prewarn" ? "door.countdown.prewarn" : "door.countdown", { t: words });
+}
+
+/** The door's alarms in words: 非法开门 · 门长时间未关. */
+function alarmText(door) {
+  if (!door) return "";
+  return (door.alarms || []).map((k) => t(`door.alarm.${k}`)).filter((w) => !w.startsWith("door.alarm.")).join(" · ");
+}
 
 /** The data-testid of a point: `point-door-main` for `door:main`. */
 export function pointTestId(id) {
@@ -46,6 +115,12 @@ export function applySnapshot(snap) {
   state.points = (snap.points || []).filter((p) => KIND_ORDER.includes(p.kind)).map((p) => ({ ...p }));
   state.gateways = {};
   for (const g of snap.gateways || []) state.gateways[g.gateway] = { ...g };
+  const before = state.doors;
+  state.doors = {};
+  for (const d of snap.doors || []) {
+    const old = before[contactPointOf(d)];
+    storeDoor(d, { warned: Boolean(old && old.warned && old.opened_at === d.opened_at) });
+  }
   sortPoints();
 }
 
@@ -94,7 +169,7 @@ function stateWord(p) {
 }
 
 /** 42 秒 · 3 分 05 秒 · 1 小时 07 分 */
-function duration(ms) {
+export function durationWords(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
   const hours = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
@@ -110,21 +185,33 @@ function metaText(p) {
   const at = time.parse(p.at);
   if (p.state === "unknown") return t(p.kind === "door" ? "point.meta.unknown_door" : "point.meta.unknown");
   if (at == null) return "";
-  if (p.kind === "door" && p.state === "open") return t("point.meta.open_for", { t: duration(time.now() - at) });
+  if (p.kind === "door" && p.state === "open") return t("point.meta.open_for", { t: durationWords(time.now() - at) });
   if (tone(p) === "calm") return t("point.meta.since", { time: time.hhmm(at, language()) });
-  return t("point.meta.for", { t: duration(time.now() - at) });
+  return t("point.meta.for", { t: durationWords(time.now() - at) });
+}
+
+/** A door's countdown and alarms, as data- attributes of its tile (the CSS colours them). */
+function doorDataset(p) {
+  const door = p.state === "open" ? doorOf(p) : null;
+  const phase = countdownPhase(door);
+  const alarmed = Boolean(door && (door.alarms || []).some((k) => k === "forced_open" || k === "held_open"));
+  return { countdown: phase || "none", alarmed: alarmed ? "true" : "false", warned: door && door.warned ? "true" : "false" };
 }
 
 function pointElement(p) {
   const id = pointTestId(p.point);
+  const door = p.state === "open" ? doorOf(p) : null;
   return h("li", {
     class: `door-point kind-${p.kind} tone-${tone(p)}`,
     testid: id,
-    dataset: { point: p.point, state: p.state, kind: p.kind, reconciled: p.reconciled ? "true" : "false" },
+    dataset: { point: p.point, state: p.state, kind: p.kind, reconciled: p.reconciled ? "true" : "false",
+      doorId: (doorOf(p) || {}).door_id || "", ...(p.kind === "door" ? doorDataset(p) : {}) },
   },
   h("span", { class: "point-label", title: p.point }, p.label || p.point),
   h("span", { class: "point-state", testid: `${id}-state` }, stateWord(p)),
   h("span", { class: "point-meta", testid: `${id}-meta` }, metaText(p)),
+  door ? h("span", { class: "point-countdown", testid: `${id}-countdown`, role: "timer" }, countdownText(door)) : null,
+  door ? h("span", { class: "point-alarms", testid: `${id}-alarms` }, alarmText(door)) : null,
   p.reconciled && p.state !== "unknown"
     ? h("span", { class: "point-hint", testid: `${id}-reconciled` }, t("point.reconciled")) : null);
 }
@@ -141,7 +228,7 @@ function gatewayList() {
 function gatewayText(g) {
   if (g.never || (g.silent && !g.last_seen_at)) return t("gateway.never", { id: g.gateway });
   if (!g.silent) return t("gateway.online", { id: g.gateway });
-  return t("gateway.silent", { id: g.gateway, ago: duration(time.now() - time.parse(g.last_seen_at)) });
+  return t("gateway.silent", { id: g.gateway, ago: durationWords(time.now() - time.parse(g.last_seen_at)) });
 }
 
 function gatewayElement(g) {
@@ -154,15 +241,25 @@ function gatewayElement(g) {
 /** The worst tone on the panel, for its frame: red over amber over unknown over calm. */
 function panelTone() {
   const tones = new Set(state.points.map(tone));
+  const doorAlarm = state.points.some((p) => {
+    const d = p.kind === "door" ? doorDataset(p) : null;
+    return d && (d.countdown === "alarm" || d.alarmed === "true");
+  });
+  if (doorAlarm) tones.add("red");
   for (const level of ["red", "amber", "unknown"]) if (tones.has(level)) return level;
   return state.points.length ? "calm" : "none";
+}
+
+function syncPanelTone() {
+  const panel = byTestId("door-panel");
+  if (panel) panel.dataset.tone = state.loaded ? panelTone() : "unknown";
 }
 
 /** Draw the whole panel from state. */
 export function render() {
   const panel = byTestId("door-panel");
   if (!panel) return;
-  panel.dataset.tone = state.loaded ? panelTone() : "unknown";
+  syncPanelTone();
   const list = document.getElementById("door-points");
   if (!state.loaded) {
     list.replaceChildren(h("li", { class: "door-empty" }, t("door.waiting")));
@@ -174,11 +271,25 @@ export function render() {
   document.getElementById("gateway-list").replaceChildren(...gatewayList().map(gatewayElement));
 }
 
-/** Once a second: the running "open for N s" and "last seen N s ago", without rebuilding the panel. */
+/** Once a second: the running "open for N s", the alarm countdown and "last seen N s ago", without rebuilding. */
 export function tick() {
+  let stale = false;
   for (const p of state.points) {
-    setText(byTestId(`${pointTestId(p.point)}-meta`), metaText(p));
+    const id = pointTestId(p.point);
+    setText(byTestId(`${id}-meta`), metaText(p));
+    if (p.kind !== "door") continue;
+    const tile = byTestId(id);
+    const door = p.state === "open" ? doorOf(p) : null;
+    const countdown = byTestId(`${id}-countdown`);
+    if (Boolean(door) !== Boolean(countdown)) stale = true; // a countdown started or ended since the last draw
+    if (tile) Object.assign(tile.dataset, doorDataset(p));
+    if (countdown) setText(countdown, countdownText(door));
   }
+  if (stale) {
+    render();
+    return;
+  }
+  syncPanelTone();
   for (const g of gatewayList()) {
     const el = byTestId(gatewayTestId(g.gateway));
     if (el) setText(el.querySelector(".gateway-text"), gatewayText(g));

@@ -1,10 +1,11 @@
 // The roll call kiosk screen: wires the Socket.IO namespace /kiosk to the board, the door panel, the tap
-// card and the leader console. Template values come from data- attributes on <body> (no inline scripts: CSP).
+// card, the alert takeover and the leader console. Template values come from data- attributes on <body> (no inline scripts: CSP).
 // The server sends a full snapshot on every (re)connect; the screen replaces its state from it, so a
 // screen that lost the network is never stale.
 
 import { byTestId, setText } from "./dom.js";
 import { applyStatic, initialLanguage, language, onLanguageChange, setLanguage, t } from "./i18n.js";
+import * as alerts from "./alerts.js";
 import * as board from "./board.js";
 import * as doors from "./doors.js";
 import * as input from "./input.js";
@@ -69,12 +70,14 @@ function renderAll() {
   board.render();
   doors.render();
   leader.refresh();
+  alerts.render();
 }
 
-/** A full snapshot replaces the roll call board and the door panel alike. */
+/** A full snapshot replaces the roll call board, the door panel and the alerts alike. */
 function applySnapshot(snap) {
   board.applySnapshot(snap);
   doors.applySnapshot(snap);
+  alerts.applySnapshot(snap);
   renderAll();
 }
 
@@ -114,7 +117,8 @@ function start() {
     reconnectionDelayMax: 3000,
   });
 
-  leader.init(socket, () => { board.render(); leader.refresh(); });
+  leader.init(socket, () => { board.render(); leader.refresh(); alerts.render(); });
+  alerts.init(() => { leader.refresh(); });
   if (config.sim) input.initSim(config.simTapUrl);
   input.initSimSensors();
   if (config.wedge) {
@@ -154,15 +158,27 @@ function start() {
   socket.on("question_asked", (p) => { board.applyQuestion(p); board.renderQuestion(); leader.refresh(); });
   socket.on("question_answered", (p) => { board.applyQuestion(p); board.renderQuestion(); leader.refresh(); });
   socket.on("leader_session_started", (p) => {
-    if (board.applyLeaderStarted(p)) leader.open();
+    if (board.applyLeaderStarted(p)) { leader.open(); alerts.render(); }
   });
   socket.on("leader_session_ended", (p) => {
-    if (board.applyLeaderEnded(p)) leader.hide();
+    if (board.applyLeaderEnded(p)) { leader.hide(); alerts.render(); }
   });
   socket.on("reader_health_changed", (p) => { board.applyReader(p); board.renderReader(); });
   // §6.5: door and gateway changes show at once, without waiting for a snapshot.
   socket.on("points_changed", (p) => { if (doors.applyPointsChanged(p)) doors.render(); });
   socket.on("gateway_health_changed", (p) => { if (doors.applyGatewayHealth(p)) doors.render(); });
+  socket.on("door_changed", (p) => { if (doors.applyDoorChanged(p)) doors.render(); });
+  socket.on("door_held_open_warning", (p) => {
+    if (doors.applyHeldOpenWarning(p)) doors.render();
+    sound.play("refused"); // the pre-warning: someone near the door should close it now
+  });
+  // §5, §6.5, §6.6: alerts take over the top of the screen until acknowledged by badge.
+  socket.on("alert_raised", (p) => { if (alerts.applyRaised(p)) alerts.render(); });
+  socket.on("alert_cleared", (p) => { if (alerts.applyCleared(p)) alerts.render(); });
+  socket.on("alert_escalated", (p) => { if (alerts.applyEscalated(p)) alerts.render(); });
+  socket.on("alert_acknowledged", (p) => { if (alerts.applyAcknowledged(p)) alerts.render(); });
+  // §4.4, §6.6: what a door reader decided, with the door's name, on the tap card.
+  socket.on("door_tap_decided", (p) => tapcard.showDoorTap(p));
 
   // Once a second: clock, countdown, idle timer; a fresh board when a roll call window opens or
   // closes (the board's window flag disagrees with the clock), at most every 3 s.
@@ -178,6 +194,7 @@ function start() {
       });
     }
     leader.tick();
+    alerts.tick();
     if (connection === "disconnected") drawConnection();
   };
   tick();

@@ -1,6 +1,8 @@
 // The duty leader's console (§3.4, §3.5): opened by the server after a leader badge tap at this kiosk,
 // closed by the leader, or by the server after 60 s without use. Every action is a Socket.IO emit with
 // an acknowledgement; a refusal ({ok: false, error, message}) is shown in words, never swallowed.
+// A security officer's badge opens it too, but security may only acknowledge alerts (in the alert
+// band, alerts.js): the roll call actions are hidden for that role.
 
 import { byTestId, h, setText, show } from "./dom.js";
 import { onLanguageChange, t } from "./i18n.js";
@@ -13,6 +15,8 @@ const CLOSE_CONFIRM_MS = 5000;
 
 // What the attendance record says, in the floor's language whatever the screen shows (§3.4 record).
 const REASON_NOTES = { forgot: "忘带工牌", leave: "事假", sick: "病假", other: "其他" };
+// Roles that run roll call at the kiosk (the server's rollcall.LEADER_ROLES); security only acknowledges alerts.
+const ROLLCALL_ROLES = ["leader", "supervisor", "admin"];
 
 let socket = null;
 let afterChange = () => {};
@@ -34,8 +38,13 @@ function isOpen() {
   return !consoleEl().hidden;
 }
 
+/** May the person at this kiosk run roll call? (A session without a role is the duty leader's.) */
+export function runsRollcall(leader = board.state.leader) {
+  return Boolean(leader) && ROLLCALL_ROLES.includes(leader.role || "leader");
+}
+
 /** Emit with an ack and a deadline; resolves with the server's answer or an {ok:false} of our own. */
-function request(event, data) {
+export function request(event, data) {
   return new Promise((resolve) => {
     if (!socket || !socket.connected) {
       resolve({ ok: false, error: "disconnected" });
@@ -68,7 +77,7 @@ function drawMessage() {
 }
 
 /** Any answer but "tap your badge first" means the server refreshed the session's idle time. */
-function touched(answer) {
+export function touched(answer) {
   if (answer.error === "leader_required") {
     hide();
     return;
@@ -122,6 +131,10 @@ function drawPending() {
 }
 
 function drawControls() {
+  const rollcallAllowed = runsRollcall();
+  show(el("console-body"), rollcallAllowed);
+  show(byTestId("leader-security-note"), Boolean(board.state.leader) && !rollcallAllowed);
+  consoleEl().dataset.role = (board.state.leader && board.state.leader.role) || "leader";
   drawPending();
   const form = el("mark-form");
   show(form, Boolean(selected));

@@ -40,11 +40,21 @@ function tone(freq, start, length, type = "sine", volume = 0.35) {
 }
 
 // accepted: two rising notes; refused: two low buzzes; info (already checked in): one soft note.
+// alarm (an unacknowledged alert, §6.5/§6.6): a hi-lo siren, repeated by alerts.js until acknowledged;
+// reminder: a softer double chime for alerts that have cleared but are still not acknowledged.
 const PATTERNS = {
   accepted: [[880, 0, 0.12], [1320, 0.13, 0.2]],
   refused: [[220, 0, 0.22, "square", 0.18], [220, 0.3, 0.22, "square", 0.18]],
   info: [[660, 0, 0.18]],
+  alarm: [[988, 0, 0.22, "square", 0.2], [740, 0.25, 0.22, "square", 0.2],
+    [988, 0.5, 0.22, "square", 0.2], [740, 0.75, 0.22, "square", 0.2]],
+  reminder: [[784, 0, 0.16, "triangle", 0.3], [784, 0.22, 0.16, "triangle", 0.3]],
 };
+
+/** True once the browser lets this page make sound (after the first touch, or at once with autoplay allowed). */
+export function running() {
+  return Boolean(ctx && ctx.state === "running");
+}
 
 /** Play one of the patterns; silently nothing before the first touch. */
 export function play(kind) {

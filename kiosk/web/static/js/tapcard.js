@@ -1,5 +1,8 @@
 // The big result card: what one tap came to, in words a person understands, with a colour and a sound.
 // green = accepted (到), amber = accepted but late, blue = already checked in, red = refused or not recorded.
+// Door reader decisions (door_tap_decided, §4.4, §6.6) show here too, with the door's name: green when
+// the door lets the person in, red with the reason when it does not. When the kiosk's own reader is a
+// door reader, one tap gives a roll call result and a door decision: the door's becomes a line under it.
 
 import { byTestId, setText } from "./dom.js";
 import { language, onLanguageChange, t } from "./i18n.js";
@@ -8,8 +11,11 @@ import { state } from "./board.js";
 import * as time from "./time.js";
 
 const SHOW_MS = 8000; // then back to "tap your badge", so the next person never reads someone else's result
+const SAME_TAP_MS = 5000; // a door decision this soon after the same card's roll call tap belongs to that tap
+const DOOR_OUTCOMES = ["granted", "unknown_badge", "badge_lost", "badge_revoked", "staff_left", "not_on_duty",
+  "not_roll_called", "visitor_outside_window", "visitor_needs_escort", "locked_out"];
 
-let shown = null; // {kind: "tap" | "failed" | "local", payload}
+let shown = null; // {kind: "tap" | "failed" | "local" | "door", payload, door?, at}
 let idleTimer = null;
 
 function card() {
@@ -17,6 +23,7 @@ function card() {
 }
 
 function colourOf(entry) {
+  if (entry.kind === "door") return entry.payload.granted ? "accepted" : "refused";
   if (entry.kind !== "tap") return "refused";
   const p = entry.payload;
   if (p.outcome === "present") return p.leader_late ? "late" : "accepted";
@@ -30,6 +37,7 @@ function soundOf(colour) {
 }
 
 function outcomeText(entry) {
+  if (entry.kind === "door") return t(entry.payload.granted ? "doortap.granted" : "doortap.refused");
   if (entry.kind === "failed") return t("outcome.failed");
   if (entry.kind === "local") return t("outcome.refused");
   const o = entry.payload.outcome;
@@ -38,8 +46,15 @@ function outcomeText(entry) {
 }
 
 /** The reason lines for one outcome, in the current language (every outcome the server can send). */
+/** Why a door let someone in or not, in words (every door outcome the server sends). */
+function doorReason(p) {
+  const key = DOOR_OUTCOMES.includes(p.outcome) ? `doortap.reason.${p.outcome}` : null;
+  return key ? t(key) : (p.granted ? t("doortap.reason.granted") : t("doortap.reason.other"));
+}
+
 export function reasonLines(entry) {
   const lang = language();
+  if (entry.kind === "door") return [doorReason(entry.payload)];
   if (entry.kind === "failed") return [t("reason.tap_failed")];
   if (entry.kind === "local") return [t(`reason.${entry.payload.error}`)];
   const p = entry.payload;
@@ -77,12 +92,25 @@ export function reasonLines(entry) {
   }
   // §3.1: the duty leader should be there at least 10 minutes before the shift.
   if (p.leader_late) lines.push(t("reason.leader_late", { n: state.leaderEarlyMinutes }));
+  // The same tap at a kiosk that is also a door reader: what the door decided.
+  if (entry.door) {
+    const d = entry.door;
+    lines.push(t("doortap.line", { outcome: t(d.granted ? "doortap.granted" : "doortap.refused"), door: d.door_name || d.door_id }));
+    if (!d.granted) lines.push(doorReason(d));
+  }
   return lines;
 }
 
 function metaText(entry) {
   const p = entry.payload || {};
   const parts = [];
+  if (entry.kind === "door") {
+    parts.push(t("doortap.at", { door: p.door_name || p.door_id }));
+    if (p.visitor) parts.push(t("doortap.visitor"));
+    if (p.employee_no) parts.push(t("empno", { no: p.employee_no }));
+    else if (p.uid_tail) parts.push(p.uid_tail);
+    return parts.join(" · ");
+  }
   if (p.employee_no) parts.push(t("empno", { no: p.employee_no }));
   if (p.seat) parts.push(t("seat", { seat: p.seat }));
   else if (p.duty === "leader") parts.push(t("duty.leader"));
@@ -95,6 +123,8 @@ function draw() {
   if (!shown) {
     el.dataset.state = "idle";
     el.dataset.outcome = "";
+    el.dataset.source = "";
+    el.dataset.door = "";
     setText(byTestId("tap-result-outcome"), t("idle.title"));
     setText(byTestId("tap-result-name"), "");
     setText(byTestId("tap-result-meta"), "");
@@ -102,7 +132,10 @@ function draw() {
     return;
   }
   el.dataset.state = colourOf(shown);
-  el.dataset.outcome = shown.kind === "tap" ? shown.payload.outcome : shown.kind === "failed" ? "tap_failed" : shown.payload.error;
+  el.dataset.outcome = shown.kind === "tap" ? shown.payload.outcome : shown.kind === "failed" ? "tap_failed"
+    : shown.kind === "door" ? `door_${shown.payload.outcome}` : shown.payload.error;
+  el.dataset.source = shown.kind === "door" ? "door" : "kiosk";
+  el.dataset.door = shown.kind === "door" ? shown.payload.outcome : (shown.door ? shown.door.outcome : "");
   setText(byTestId("tap-result-outcome"), outcomeText(shown));
   setText(byTestId("tap-result-name"), (shown.payload && shown.payload.name) || "");
   setText(byTestId("tap-result-meta"), metaText(shown));
@@ -110,7 +143,7 @@ function draw() {
 }
 
 function present(entry) {
-  shown = entry;
+  shown = { ...entry, at: Date.now() };
   draw();
   // Restart the flash animation so two taps in a row are visibly two.
   const el = card();
@@ -128,6 +161,19 @@ function present(entry) {
 /** A `tap_recorded` event. */
 export function showTap(payload) {
   present({ kind: "tap", payload });
+}
+
+/** A `door_tap_decided` event: a door reader let someone in, or not, and why. */
+export function showDoorTap(payload) {
+  const sameTap = shown && shown.kind === "tap" && Date.now() - shown.at < SAME_TAP_MS
+    && shown.payload.reader_id === payload.reader_id && shown.payload.uid_tail === payload.uid_tail;
+  if (sameTap) {
+    shown.door = payload; // one tap, two answers: the roll call's stays, the door's is added
+    draw();
+    if (!payload.granted) sound.play("refused");
+    return;
+  }
+  present({ kind: "door", payload });
 }
 
 /** A `tap_failed` event: the tap was NOT recorded. */
