@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 VENDOR := kiosk/web/static/vendor
 
-.PHONY: setup demo test test-pg bench bench-quick sysdeps clean
+.PHONY: setup demo test bench bench-quick sysdeps clean
 
 setup: $(STAMP) $(VENDOR)/socket.io.min.js
 
@@ -26,9 +26,11 @@ $(VENDOR)/socket.io.min.js: package.json package-lock.json
 	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/
 	cp node_modules/socket.io-client/dist/socket.io.min.js.map $(VENDOR)/
 
-# Chromium and CJK fonts for the browser tests (installed with apt when missing and we may).
+# Chromium and CJK fonts for the browser tests (installed with apt when missing and we may),
+# and the local PostgreSQL the entry-log tests run on (started when it is installed but down).
 sysdeps:
 	deploy/ensure-system-deps.sh
+	deploy/ensure-services.sh
 
 demo: setup
 	$(VENV)/bin/kiosk demo
