@@ -47,6 +47,9 @@ class Runtime:
         from kiosk.devices.notifiers import from_config
 
         self.notifiers = from_config(app.config, self.ctx.publish)
+        from kiosk.services.leadership import TimerLease
+
+        self.lease = TimerLease(self.ctx.engine, app.config["INSTANCE_PATH"])
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.entry_log = EntryLogTimer(self.ctx)
@@ -95,6 +98,7 @@ class Runtime:
             self.demo_floor.stop()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
+        self.lease.release()
 
     def _on_tap(self, read: BadgeRead) -> None:
         try:
@@ -123,16 +127,21 @@ class Runtime:
                 logger.exception("timer tick failed; will try again")
 
     def tick(self) -> None:
-        """One round of timers: close roll calls at window end, door and visitor timers, end idle leader sessions."""
+        """One round: the floor's timers if this process holds the lease; this process's leader sessions always."""
+        if self.lease.try_acquire():
+            self.floor_timers()
+        now = self.ctx.now()
+        for kiosk_id, sess in list(self.ctx.leader_sessions.items()):
+            if sess.expires_at <= now:
+                rollcall.end_leader_session(self.ctx, kiosk_id)
+
+    def floor_timers(self) -> None:
+        """Close roll calls at window end, door, floor and visitor timers, escalation, sealing the log."""
         rollcall.tick(self.ctx)
         sensors.check_silent(self.ctx)
         doors.tick(self.ctx)
         floor.tick(self.ctx)
         visitors.tick(self.ctx)
         alerts.escalate(self.ctx, self.notifiers)
-        now = self.ctx.now()
-        for kiosk_id, sess in list(self.ctx.leader_sessions.items()):
-            if sess.expires_at <= now:
-                rollcall.end_leader_session(self.ctx, kiosk_id)
         # Last, so the rows this tick wrote are sealed within the same second.
         self.entry_log.tick()
