@@ -157,6 +157,19 @@ def tap(uid: str, server: str) -> None:
         raise click.ClickException(f"no kiosk server at {server}: {exc.reason}") from None
 
 
+@main.command()
+@click.pass_obj
+def doctor(obj: dict[str, Any]) -> None:
+    """Check the database schema, the reader, the gateways, the clock, disk space and permissions."""
+    from kiosk.doctor import FAIL, run_all
+
+    findings = run_all(load_config(obj["instance"]))
+    for f in findings:
+        click.echo(f"{f.verdict:<5} {f.check:<12} {f.message}")
+    if any(f.verdict == FAIL for f in findings):
+        raise click.ClickException("some checks failed: see the lines marked FAIL")
+
+
 KINDS = ("staff", "badges", "shifts", "roster", "seats", "points")
 
 
