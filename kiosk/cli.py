@@ -158,6 +158,36 @@ def tap(uid: str, server: str) -> None:
 
 
 @main.command()
+@click.option("--server", required=True, help="The kiosk server's base URL, e.g. https://kiosk.hotline.local")
+@click.option("--reader-id", default="kiosk", show_default=True,
+              help="This reader's id: kiosk or kiosk-<name> for a roll call kiosk, else a door reader's id.")
+@click.option("--device", default=None, help="Reader device (default: KIOSK_NFC_DEVICE).")
+@click.option("--secret-file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Shared secret; the server lists it in KIOSK_GATEWAY_SECRETS as <reader-id>=<secret>.")
+@click.option("--outbox", default=None, help="Durable outbox file (default: reader-outbox.db in the instance).")
+@click.pass_obj
+def reader(obj: dict[str, Any], server: str, reader_id: str, device: str | None, secret_file: str,
+           outbox: str | None) -> None:
+    """Forward taps from a local reader to a kiosk server elsewhere, signed, through a durable outbox."""
+    import signal
+    import threading
+
+    from kiosk.devices.registry import open_reader
+    from kiosk.devices.remote_reader import RemoteReader
+
+    cfg = load_config(obj["instance"])
+    secret = Path(secret_file).read_text().strip().encode()
+    local = open_reader(device or cfg["NFC_DEVICE"], reader_id=reader_id, debounce=float(cfg["NFC_DEBOUNCE_SECONDS"]))
+    remote = RemoteReader(local, reader_id=reader_id, server=server, secret=secret,
+                          outbox_path=outbox or str(Path(cfg["INSTANCE_PATH"]) / "reader-outbox.db"))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"reader {reader_id} forwarding to {server}")
+    remote.run(stop)
+
+
+@main.command()
 @click.pass_obj
 def doctor(obj: dict[str, Any]) -> None:
     """Check the database schema, the reader, the gateways, the clock, disk space and permissions."""

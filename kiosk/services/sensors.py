@@ -33,7 +33,7 @@ STATES: dict[str, tuple[str, ...]] = {
     "exit_button": ("pressed", "released", "unknown", "tamper", "fault"),
     "seat": ("occupied", "vacant", "unknown", "tamper", "fault"),
 }
-EVENT_TYPES = ("point_changed", "node_health", "overflow")
+EVENT_TYPES = ("point_changed", "node_health", "overflow", "badge_tap")
 MAX_EVENTS_PER_BATCH = 5000
 # Points whose state is shown on the kiosk's door panel; seats go to the floor map.
 PANEL_KINDS = ("door", "exit_button", "equipment")
@@ -104,6 +104,11 @@ def _validate(ev: Any, points: dict[str, Any], gateway_id: str) -> str | None:
         _parse_time(ev.get("at"))
     except ValueError as exc:
         return str(exc)
+    if etype == "badge_tap":
+        if not isinstance(ev.get("uid"), str) or not ev.get("uid"):
+            return "a badge_tap needs a 'uid'"
+        if ev.get("reader") != gateway_id:
+            return f"a reader posts its own taps: reader {ev.get('reader')!r} is not {gateway_id!r}"
     if etype == "point_changed":
         pid = ev.get("point")
         point = points.get(pid)
@@ -132,6 +137,7 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
     accepted: list[str] = []
     rejected: list[dict[str, str]] = []
     changes: list[dict[str, Any]] = []
+    refused_taps = _handle_badge_taps(ctx, gateway_id, events)
     try:
         with ctx.engine.begin() as conn:
             named = {e.get("point") for e in events if isinstance(e, dict) and isinstance(e.get("point"), str)}
@@ -149,7 +155,7 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
                 if eid in seen:
                     accepted.append(eid)  # stored by an earlier delivery: acknowledge again, store nothing
                     continue
-                reason = _validate(ev, points, gateway_id)
+                reason = refused_taps.get(eid) or _validate(ev, points, gateway_id)
                 if reason:
                     rejected.append({"id": eid, "reason": reason})
                     continue
@@ -206,6 +212,36 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
         ctx.publish("points_changed", {"changes": changes})
     doors.publish_all(ctx, door_pubs)
     return {"accepted": accepted, "rejected": rejected}
+
+
+def _handle_badge_taps(ctx: ServiceContext, gateway_id: str, events: list[Any]) -> dict[str, str]:
+    """Run taps from a remote reader (``kiosk reader``) that the server has not seen; return refusals by id.
+
+    A tap is handled before its id is stored with the batch: if the batch then fails, the reader sends
+    it again and the tap is handled twice, which roll call answers as a duplicate. None is ever lost.
+    """
+    from kiosk.services import taps  # here: taps builds on this module's neighbours
+
+    tap_events = [e for e in events if isinstance(e, dict) and e.get("type") == "badge_tap"
+                  and isinstance(e.get("id"), str)]
+    if not tap_events:
+        return {}
+    with ctx.engine.connect() as conn:
+        seen = {r.event_id for r in conn.execute(select(_sev.c.event_id).where(
+            _sev.c.event_id.in_([e["id"] for e in tap_events])))}
+    refused: dict[str, str] = {}
+    for ev in tap_events:
+        if ev["id"] in seen:
+            continue
+        reason = _validate(ev, {}, gateway_id)
+        if reason:
+            refused[ev["id"]] = reason
+            continue
+        try:
+            taps.handle(ctx, ev["uid"], gateway_id, at=_parse_time(ev["at"]))
+        except ServiceError as exc:
+            refused[ev["id"]] = exc.message
+    return refused
 
 
 def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> bool:

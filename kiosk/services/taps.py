@@ -19,17 +19,22 @@ from kiosk.services.context import ServiceContext
 KIOSK_READER = "kiosk"
 
 
+def is_rollcall_reader(reader_id: str) -> bool:
+    """The kiosk's own reader (``kiosk``), or a remote kiosk's (``kiosk-<name>``), runs roll call."""
+    return reader_id == KIOSK_READER or reader_id.startswith(KIOSK_READER + "-")
+
+
 def handle(ctx: ServiceContext, uid: str, reader_id: str, at: datetime | None = None) -> dict[str, Any]:
     """Route one tap; return what each capability decided."""
     out: dict[str, Any] = {}
-    if reader_id == KIOSK_READER:
+    if is_rollcall_reader(reader_id):
         visitor = visitors.kiosk_tap(ctx, uid, reader_id, at=at)
         if visitor is not None:
             return {"visitor": visitor}
         out["rollcall"] = rollcall.record_tap(ctx, uid, reader_id, at=at)
     with ctx.engine.connect() as conn:
         at_door = doors.door_for_reader(conn, reader_id) is not None
-    if at_door or reader_id != KIOSK_READER:
+    if at_door or not is_rollcall_reader(reader_id):
         out["door"] = door_access.door_tap(ctx, uid, reader_id, at=at, visitor_lookup=visitors.lookup)
         visitors.after_door_tap(ctx, uid, out["door"])
     return out
