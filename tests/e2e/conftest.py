@@ -56,6 +56,11 @@ def browser() -> Iterator[Any]:
                     "or `deploy/ensure-system-deps.sh`; never `playwright install`.", pytrace=False)
     from playwright.sync_api import sync_playwright
 
+    from playwright.sync_api import expect
+
+    # The whole sensor chain (a gateway process starting, a node's first heartbeat) can take a few
+    # seconds on a loaded two-core machine; expectations wait up to 15 s, passing as soon as they hold.
+    expect.set_options(timeout=15_000)
     pw = sync_playwright().start()
     try:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
