@@ -35,8 +35,10 @@ sysdeps:
 demo: setup
 	$(VENV)/bin/kiosk demo
 
+# The whole suite on SQLite files, then the service and web tests again on the local PostgreSQL.
 test: setup sysdeps
 	$(VENV)/bin/python -m pytest
+	KIOSK_TEST_DATABASE=postgresql $(VENV)/bin/python -m pytest tests/integration tests/web
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,7 +1,9 @@
-"""Shared fixtures: a migrated SQLite instance, a service context with a settable clock."""
+"""Shared fixtures: a migrated instance (SQLite, or PostgreSQL), a service context with a settable clock."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -27,13 +29,75 @@ class FakeClock:
         self.now = now
 
 
+# `KIOSK_TEST_DATABASE=postgresql` runs the service and web tests on the local PostgreSQL instead of
+# SQLite files (`make test` does both): each test gets its own database, cloned from one migrated template.
+TEST_DATABASE = os.environ.get("KIOSK_TEST_DATABASE", "sqlite")
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """On PostgreSQL, leave out (visibly, by deselection) the tests that are about SQLite files."""
+    if TEST_DATABASE != "postgresql":
+        return
+    keep = [i for i in items if "sqlite_only" not in i.keywords]
+    dropped = [i for i in items if "sqlite_only" in i.keywords]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[tuple[Any, str, str]]:
+    """An admin engine on the local PostgreSQL and a migrated template database, dropped at the end."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    admin, user, error = None, "", None
+    for user in ("postgres", "root"):
+        engine = create_engine(f"postgresql+psycopg://{user}@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT",
+                               poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            admin = engine
+            break
+        except Exception as exc:
+            error = exc
+            engine.dispose()
+    if admin is None:
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is unreachable ({error}); start it with: {PG_START}", pytrace=False)
+    template = f"floorkiosk_t_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{template}"')
+    try:
+        upgrade(f"postgresql+psycopg://{user}@127.0.0.1:5432/{template}")
+        yield admin, user, template
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        admin.dispose()
+
+
 @pytest.fixture
-def instance(tmp_path: Path) -> Path:
-    """A fresh instance folder with a migrated SQLite database."""
+def instance(tmp_path: Path, request: Any) -> Iterator[Path]:
+    """A fresh instance folder with a migrated database: a SQLite file, or its own PostgreSQL database."""
     path = tmp_path / "instance"
-    cfg = load_config(path, environ={})
-    upgrade(cfg["DATABASE_URL"])
-    return path
+    if TEST_DATABASE != "postgresql":
+        cfg = load_config(path, environ={})
+        upgrade(cfg["DATABASE_URL"])
+        yield path
+        return
+    admin, user, template = request.getfixturevalue("pg_template")
+    name = f"floorkiosk_t_{secrets.token_hex(6)}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    path.mkdir(parents=True)
+    (path / "kiosk.toml").write_text(f'database_url = "postgresql+psycopg://{user}@127.0.0.1:5432/{name}"\n')
+    try:
+        yield path
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import insert
 
 from kiosk.services.context import ServiceContext
+from kiosk.store.db import sync_sequences
 from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, Zone
 
 DAY = date(2026, 11, 30)
@@ -43,6 +44,7 @@ def build_floor(ctx: ServiceContext) -> None:
         conn.execute(insert(RosterEntry.__table__), [
             {"day": DAY, "shift_code": s, "staff_id": ids[no], "seat_id": seat, "duty": duty}
             for no, seat, duty, s in roster])
+        sync_sequences(conn, ("staff",))
         conn.execute(insert(Notice.__table__), [
             {"title": "供暖口径", "body": "供暖补贴转住建局", "question": "供暖补贴转哪里？",
              "valid_from": DAY, "valid_until": DAY}])

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, insert
 
 from kiosk.services.context import ServiceContext
+from kiosk.store.db import sync_sequences
 from kiosk.store.eventlog import log_event
 from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, Zone
 
@@ -70,6 +71,7 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
                           "post_level": "L2" if role == "leader" else rng.choice(("L1", "L1", "L2")),
                           "skill_grade": rng.choice(("A", "B", "B", "C")), "active": n != 149})
         conn.execute(insert(Staff.__table__), staff)
+        sync_sequences(conn, ("staff",))  # ids were given: later inserts must not collide on PostgreSQL
         badges = [{"uid": _uid(rng), "staff_id": s["id"], "status": "active" if s["active"] else "revoked",
                    "issued_on": date(2025, 3, 1), "revoked_on": None if s["active"] else today}
                   for s in staff]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -73,3 +74,12 @@ def check_schema(engine: Engine) -> None:
         where = engine.url.render_as_string(hide_password=True)
         state = "has no schema yet" if current is None else f"is at revision {current}, the code needs {head}"
         raise SchemaOutOfDate(f"The database {where} {state}. Run `kiosk db upgrade` (with the same --instance) to fix it.")
+
+
+def sync_sequences(conn: Any, tables: tuple[str, ...]) -> None:
+    """After inserting explicit ids (demo data, fixtures), move PostgreSQL's id sequences past them."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in tables:
+        conn.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)")

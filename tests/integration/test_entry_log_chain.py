@@ -493,6 +493,7 @@ def test_log_purge_reports_what_it_removed_and_verify_still_passes(instance, ctx
     assert "from the purge anchor at seq 3" in verified.output
 
 
+@pytest.mark.sqlite_only
 def test_log_verify_on_a_damaged_database_says_what_is_wrong_without_a_traceback(instance, ctx):
     write(ctx.engine, 3)
     eventlog.seal(ctx.engine)

@@ -167,6 +167,7 @@ def test_the_daily_question_goes_to_a_present_operator_and_the_answer_is_recorde
     assert rollcall.board(floor)["question"]["answered_well"] is True
 
 
+@pytest.mark.sqlite_only
 def test_a_locked_database_refuses_the_tap_visibly_and_records_nothing(floor, instance):
     import sqlite3
 
