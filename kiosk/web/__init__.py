@@ -46,6 +46,9 @@ def create_app(test_config: dict[str, Any] | None = None, instance: str | None =
 
     from kiosk.web import api, events, floor_api, gateway_api, views  # noqa: F401  (registers handlers)
 
+    from kiosk.web import errors
+
+    errors.register(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(gateway_api.bp)
