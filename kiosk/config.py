@@ -45,6 +45,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "CHECKPOINT_DIR": ("", "Where signed event-log checkpoints are written; mount it from another machine; default: checkpoints in the instance folder"),
     "CHECKPOINT_MINUTES": (15, "Sign the event log's head into CHECKPOINT_DIR this often (0: only on demand)"),
     "LOG_RETENTION_DAYS": (365, "§2.4, PIPL art. 19: event log days older than this are purged daily (0: keep everything)"),
+    "COOKIE_SECURE": (True, "Desk login cookie sent over HTTPS only (Secure); false only for plain-HTTP tests"),
+    "SESSION_IDLE_MINUTES": (30, "§2.4: a desk login session unused this long ends; log in again"),
 }
 
 ENV_PREFIX = "KIOSK_"

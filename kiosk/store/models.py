@@ -423,3 +423,41 @@ class FloorFlag(Base):
         Index("ix_floor_flags_cleared", "cleared_at"),
         Index("ix_floor_flags_ack", "acknowledged_at"),
     )
+
+
+# --- desk login and the entry log's review screens (§2.4) ----------------------------------------------------
+
+class User(Base):
+    """A desk login (security review, admin): the role is the linked staff member's, so a leaver cannot log in."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # scrypt$n=...,r=...,p=...$salt$hash (kiosk.services.users)
+    employee_no: Mapped[str] = mapped_column(String(32))  # the staff member whose role and activity count
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)  # wrong passwords since the last success or lock
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    __table_args__ = (Index("ix_users_employee_no", "employee_no"),)
+
+
+class DeskSession(Base):
+    """A logged-in desk browser: the cookie holds a random token, the table only its SHA-256, so logout is real."""
+
+    __tablename__ = "desk_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex of the cookie's token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_why: Mapped[str | None] = mapped_column(String(16), nullable=True)  # logout | idle | locked | replaced
+    __table_args__ = (Index("ix_desk_sessions_user", "user_id"),)
+
+
+# The review screens' searches (kiosk.services.review): a person's or a badge's rows by subject, a door's and a
+# person's own actions by actor, each within a time range. SQLite's secondary indexes end in the rowid (= id),
+# so both also give the (at, id) order keyset paging needs without a sort.
+Index("ix_events_subject_at", Event.__table__.c.subject, Event.__table__.c.at)
+Index("ix_events_actor_at", Event.__table__.c.actor, Event.__table__.c.at)
