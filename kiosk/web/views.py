@@ -1,4 +1,4 @@
-"""Pages: the kiosk screen and the alert history."""
+"""Pages: the kiosk screen, the floor map and the alert history."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ def kiosk_screen() -> str:
                            demo_badges=demo_badges,
                            # The demo's simulated door contacts: buttons only where DemoSensors run.
                            sim_sensors=bool(cfg.get("DEMO_SENSORS_URL")))
+
+
+@bp.get("/floor")
+def floor_screen() -> str:
+    """The floor map (§4.5, §8.7): a full-screen page for a second wall screen or a leader's tablet.
+
+    ``?kiosk=<id>`` names the kiosk whose badge reader identifies the leader (the kiosk page's id).
+    """
+    cfg = current_app.config
+    return render_template("floor.html", language=cfg["LANGUAGE"], kiosk_id=request.args.get("kiosk", "kiosk"),
+                           timezone=cfg["TIMEZONE"])
 
 
 @bp.get("/healthz")

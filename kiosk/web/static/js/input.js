@@ -9,6 +9,7 @@ import * as tapcard from "./tapcard.js";
 
 let simMessage = null;
 let simMessageKey = "sim.error"; // which demo control failed: a tap or a sensor contact
+let simReader = ""; // where the panel's taps go: "" = the kiosk's own reader, else a simulated door reader's id
 
 function drawSimMessage() {
   const box = byTestId("sim-message");
@@ -25,7 +26,7 @@ async function simTap(url, uid) {
     const resp = await fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ uid }),
+      body: JSON.stringify(simReader ? { uid, reader: simReader } : { uid }),
     });
     if (!resp.ok) {
       const body = await resp.json().catch(() => ({}));
@@ -41,17 +42,35 @@ async function simTap(url, uid) {
 }
 
 // The demo labels come from the demo data in Chinese; the English screen translates the known tags.
-const LABEL_TAGS = { "(班长)": "sim.label.leader", "(挂失)": "sim.label.lost", "(已离职)": "sim.label.left" };
+const LABEL_TAGS = { "(班长)": "sim.label.leader", "(挂失)": "sim.label.lost", "(已离职)": "sim.label.left",
+  "(过期)": "sim.label.visitor_ended" };
 
 function drawSimLabels(panel) {
   for (const b of panel.querySelectorAll(".sim-badge")) {
     let label = b.dataset.label;
     if (language() !== "zh-CN") {
       if (label === "未知卡片") label = t("sim.label.unknown");
+      label = label.replace(/^访客卡 (\d+)/, (_m, n) => t("sim.label.visitor", { n }));
       for (const [tag, key] of Object.entries(LABEL_TAGS)) label = label.replace(tag, `(${t(key)})`);
     }
     setText(b, label);
   }
+  for (const b of panel.querySelectorAll(".sim-reader-door")) setText(b, t("sim.reader.door", { reader: b.dataset.reader }));
+}
+
+/** The reader selector (with simulated door readers): the badges, visitor cards and UID box tap there. */
+function initReaderPicker(panel) {
+  const buttons = [...panel.querySelectorAll(".sim-reader")];
+  const draw = () => {
+    for (const b of buttons) {
+      const on = b.dataset.reader === simReader;
+      b.classList.toggle("selected", on);
+      b.setAttribute("aria-checked", on ? "true" : "false");
+    }
+    panel.dataset.reader = simReader || "kiosk";
+  };
+  for (const b of buttons) b.addEventListener("click", () => { simReader = b.dataset.reader || ""; draw(); });
+  draw();
 }
 
 export function initSim(url) {
@@ -65,6 +84,7 @@ export function initSim(url) {
     ev.preventDefault();
     simTap(url, input.value);
   });
+  initReaderPicker(panel);
   drawSimLabels(panel);
   onLanguageChange(() => { drawSimLabels(panel); drawSimMessage(); });
 }

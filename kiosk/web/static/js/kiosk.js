@@ -13,6 +13,7 @@ import * as leader from "./leader.js";
 import * as sound from "./sound.js";
 import * as tapcard from "./tapcard.js";
 import * as time from "./time.js";
+import * as visitors from "./visitors.js";
 
 const body = document.body;
 const config = {
@@ -71,6 +72,7 @@ function renderAll() {
   doors.render();
   leader.refresh();
   alerts.render();
+  visitors.render();
 }
 
 /** A full snapshot replaces the roll call board, the door panel and the alerts alike. */
@@ -78,6 +80,7 @@ function applySnapshot(snap) {
   board.applySnapshot(snap);
   doors.applySnapshot(snap);
   alerts.applySnapshot(snap);
+  visitors.applySnapshot(snap);
   renderAll();
 }
 
@@ -119,6 +122,7 @@ function start() {
 
   leader.init(socket, () => { board.render(); leader.refresh(); alerts.render(); });
   alerts.init(() => { leader.refresh(); });
+  visitors.init(socket, config.kioskId); // §2.2: visitors inside, the console's visitor cards, visitor taps
   if (config.sim) input.initSim(config.simTapUrl);
   input.initSimSensors();
   if (config.wedge) {
@@ -195,6 +199,7 @@ function start() {
     }
     leader.tick();
     alerts.tick();
+    visitors.tick();
     if (connection === "disconnected") drawConnection();
   };
   tick();

@@ -3,19 +3,24 @@
 // Door reader decisions (door_tap_decided, §4.4, §6.6) show here too, with the door's name: green when
 // the door lets the person in, red with the reason when it does not. When the kiosk's own reader is a
 // door reader, one tap gives a roll call result and a door decision: the door's becomes a line under it.
+// Visitor cards (§2.2) at the kiosk's reader show here too: a card bound to a visitor, a visitor signed out.
 
 import { byTestId, setText } from "./dom.js";
 import { language, onLanguageChange, t } from "./i18n.js";
 import * as sound from "./sound.js";
 import { state } from "./board.js";
 import * as time from "./time.js";
+import "./visitor-i18n.js"; // the words of visitor taps (vtap.*, vdoor.*)
 
 const SHOW_MS = 8000; // then back to "tap your badge", so the next person never reads someone else's result
 const SAME_TAP_MS = 5000; // a door decision this soon after the same card's roll call tap belongs to that tap
 const DOOR_OUTCOMES = ["granted", "unknown_badge", "badge_lost", "badge_revoked", "staff_left", "not_on_duty",
   "not_roll_called", "visitor_outside_window", "visitor_needs_escort", "locked_out"];
 
-let shown = null; // {kind: "tap" | "failed" | "local" | "door", payload, door?, at}
+let shown = null; // {kind: "tap" | "failed" | "local" | "door" | "visitor", payload, door?, at}
+// A visitor card's tap at the kiosk (kiosk.services.visitors.kiosk_tap's outcomes): the words and colour.
+const VISITOR_TAPS = { bound: ["vtap.bound", "accepted"], signed_out: ["vtap.signed_out", "info"],
+  binding_refused: ["vtap.refused", "refused"] };
 let idleTimer = null;
 
 function card() {
@@ -24,6 +29,7 @@ function card() {
 
 function colourOf(entry) {
   if (entry.kind === "door") return entry.payload.granted ? "accepted" : "refused";
+  if (entry.kind === "visitor") return (VISITOR_TAPS[entry.payload.outcome] || [null, "refused"])[1];
   if (entry.kind !== "tap") return "refused";
   const p = entry.payload;
   if (p.outcome === "present") return p.leader_late ? "late" : "accepted";
@@ -38,6 +44,7 @@ function soundOf(colour) {
 
 function outcomeText(entry) {
   if (entry.kind === "door") return t(entry.payload.granted ? "doortap.granted" : "doortap.refused");
+  if (entry.kind === "visitor") return t((VISITOR_TAPS[entry.payload.outcome] || ["vtap.refused"])[0]);
   if (entry.kind === "failed") return t("outcome.failed");
   if (entry.kind === "local") return t("outcome.refused");
   const o = entry.payload.outcome;
@@ -48,13 +55,49 @@ function outcomeText(entry) {
 /** The reason lines for one outcome, in the current language (every outcome the server can send). */
 /** Why a door let someone in or not, in words (every door outcome the server sends). */
 function doorReason(p) {
+  const visitor = visitorDoorReason(p);
+  if (visitor) return visitor;
   const key = DOOR_OUTCOMES.includes(p.outcome) ? `doortap.reason.${p.outcome}` : null;
   return key ? t(key) : (p.granted ? t("doortap.reason.granted") : t("doortap.reason.other"));
+}
+
+/** A visitor card at a door (§2.2, §6.6): the visitor's window, the escort rule, or the approval gone. */
+function visitorDoorReason(p) {
+  const lang = language();
+  const detail = p.detail || {};
+  if (p.outcome === "visitor_outside_window") {
+    // No window in the decision: the card is bound but its approval was cancelled.
+    if (!detail.valid_from) return t("vdoor.no_approval");
+    return t("vdoor.outside_window", { from: visitorTime(detail.valid_from, lang), until: visitorTime(detail.valid_until, lang) });
+  }
+  if (p.outcome === "visitor_needs_escort") return t("vdoor.needs_escort");
+  if (p.outcome === "granted" && p.visitor) return t("vdoor.granted", { name: p.name || "" });
+  return null;
+}
+
+/** HH:MM, with the date in front when it is not today (an approval for another day). */
+export function visitorTime(iso, lang) {
+  const ms = time.parse(iso);
+  if (ms == null) return "";
+  const sameDay = time.day(ms, lang) === time.day(time.now(), lang);
+  return `${sameDay ? "" : `${time.day(ms, lang)} `}${time.hhmm(ms, lang)}`;
+}
+
+function visitorLines(p) {
+  const lang = language();
+  if (p.outcome === "bound") {
+    const lines = [t("vtap.bound.reason", { from: visitorTime(p.valid_from, lang), until: visitorTime(p.valid_until, lang) })];
+    if (p.escort_required) lines.push(t("vtap.bound.escort"));
+    return lines;
+  }
+  if (p.outcome === "signed_out") return [t("vtap.signed_out.reason", { name: p.name || "" })];
+  return [t("vtap.refused.reason", { name: p.name || "" })];
 }
 
 export function reasonLines(entry) {
   const lang = language();
   if (entry.kind === "door") return [doorReason(entry.payload)];
+  if (entry.kind === "visitor") return visitorLines(entry.payload);
   if (entry.kind === "failed") return [t("reason.tap_failed")];
   if (entry.kind === "local") return [t(`reason.${entry.payload.error}`)];
   const p = entry.payload;
@@ -111,6 +154,11 @@ function metaText(entry) {
     else if (p.uid_tail) parts.push(p.uid_tail);
     return parts.join(" · ");
   }
+  if (entry.kind === "visitor") {
+    if (p.organisation) parts.push(p.organisation);
+    if (p.uid_tail) parts.push(t("vtap.meta", { tail: p.uid_tail }));
+    return parts.join(" · ");
+  }
   if (p.employee_no) parts.push(t("empno", { no: p.employee_no }));
   if (p.seat) parts.push(t("seat", { seat: p.seat }));
   else if (p.duty === "leader") parts.push(t("duty.leader"));
@@ -133,7 +181,8 @@ function draw() {
   }
   el.dataset.state = colourOf(shown);
   el.dataset.outcome = shown.kind === "tap" ? shown.payload.outcome : shown.kind === "failed" ? "tap_failed"
-    : shown.kind === "door" ? `door_${shown.payload.outcome}` : shown.payload.error;
+    : shown.kind === "door" ? `door_${shown.payload.outcome}`
+      : shown.kind === "visitor" ? `visitor_${shown.payload.outcome}` : shown.payload.error;
   el.dataset.source = shown.kind === "door" ? "door" : "kiosk";
   el.dataset.door = shown.kind === "door" ? shown.payload.outcome : (shown.door ? shown.door.outcome : "");
   setText(byTestId("tap-result-outcome"), outcomeText(shown));
@@ -174,6 +223,11 @@ export function showDoorTap(payload) {
     return;
   }
   present({ kind: "door", payload });
+}
+
+/** A visitor card tapped at this kiosk's reader: visitor_card_bound, visitor_signed_out, visitor_binding_refused. */
+export function showVisitor(payload) {
+  present({ kind: "visitor", payload });
 }
 
 /** A `tap_failed` event: the tap was NOT recorded. */

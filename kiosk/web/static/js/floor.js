@@ -1,0 +1,186 @@
+// The floor map screen (GET /floor?kiosk=<id>): a second wall screen or a leader's tablet. It listens on
+// the kiosk screens' Socket.IO namespace /kiosk: every (re)connect brings a snapshot whose `floor`
+// replaces the whole map; floor_changed carries only the seats and flags that changed. Template values
+// come from data- attributes on <body> (no inline scripts: CSP). The language is the kiosk's, shared
+// through the browser's storage (i18n.js).
+
+import "./floor-i18n.js";
+import { byTestId, setText } from "./dom.js";
+import { applyStatic, initialLanguage, language, onLanguageChange, setLanguage, t } from "./i18n.js";
+import * as detail from "./floor-detail.js";
+import * as flags from "./floor-flags.js";
+import * as map from "./floor-map.js";
+import { applyChanged, applySnapshot, state } from "./floor-state.js";
+import * as time from "./time.js";
+
+const body = document.body;
+const config = {
+  kioskId: body.dataset.kioskId || "kiosk",
+  language: body.dataset.language || "zh-CN",
+  timezone: body.dataset.timezone,
+};
+
+// The counts bar, in the order the leader reads it.
+const COUNTS = ["on_floor", "signed_in", "ready", "busy", "wrap_up", "empty_assigned", "mismatched"];
+
+function guardPage() {
+  // The page itself never zooms (the map does, by its own gestures); no long-press menu.
+  for (const type of ["gesturestart", "gesturechange", "gestureend"]) {
+    document.addEventListener(type, (ev) => ev.preventDefault(), { passive: false });
+  }
+  window.addEventListener("wheel", (ev) => { if (ev.ctrlKey) ev.preventDefault(); }, { passive: false });
+  window.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  window.addEventListener("keydown", (ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ["+", "-", "=", "0"].includes(ev.key)) ev.preventDefault();
+    if (ev.key === "Escape" && detail.selected()) detail.close();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------- drawing
+
+let connection = "connecting";
+
+function drawConnection() {
+  const banner = byTestId("connection-status");
+  banner.dataset.state = connection;
+  banner.hidden = connection === "connected";
+  body.classList.toggle("stale", connection === "disconnected");
+  setText(banner.querySelector(".connection-text"),
+          t(connection === "disconnected" ? "conn.lost" : connection === "connected" ? "conn.ok" : "conn.connecting"));
+}
+
+function drawCounts() {
+  for (const key of COUNTS) {
+    const value = state.counts[key];
+    const el = byTestId(`floor-count-${key}`);
+    setText(el.querySelector(".count-value"), value == null ? "–" : String(value));
+    el.dataset.value = value == null ? "" : String(value);
+  }
+  setText(byTestId("floor-count-seats"), state.loaded ? t("floor.count.of", { n: state.counts.seats ?? state.seats.size }) : "");
+}
+
+function drawShift() {
+  const sh = state.shift;
+  const lang = language();
+  setText(byTestId("floor-shift"), !state.loaded ? "" : sh
+    ? t("floor.shift", { name: sh.name, code: sh.code, start: time.hhmm(time.parse(sh.starts_at), lang),
+                         end: time.hhmm(time.parse(sh.ends_at), lang) })
+    : t("floor.shift.none"));
+}
+
+function drawEmpty() {
+  const note = byTestId("floor-map-note");
+  const empty = state.loaded && state.seats.size === 0;
+  note.hidden = state.loaded && !empty;
+  setText(note, state.loaded ? t("floor.empty") : t("floor.loading"));
+}
+
+function renderAll() {
+  drawCounts();
+  drawShift();
+  drawEmpty();
+  flags.render(true);
+  detail.render();
+}
+
+function onSnapshot(snap) {
+  applySnapshot(snap);
+  if (state.now) time.syncServerNow(state.now);
+  map.renderAll();
+  if (detail.selected() && !state.seats.has(detail.selected())) detail.close();
+  map.select(detail.selected());
+  renderAll();
+  body.classList.add("loaded");
+}
+
+function onFloorChanged(p) {
+  if (!state.loaded) return; // the snapshot on connect replaces everything anyway
+  const changed = applyChanged(p);
+  if (changed.structure) {
+    map.renderAll();
+    map.select(detail.selected());
+  } else {
+    map.renderSeats(changed.seats);
+  }
+  drawCounts();
+  if (changed.flags) flags.render();
+  if (detail.selected() && (changed.seats.has(detail.selected()) || changed.flags)) detail.render();
+}
+
+function selectSeat(id) {
+  detail.open(id);
+  map.select(detail.selected());
+}
+
+// ------------------------------------------------------------------------------------------------- main
+
+function start() {
+  state.kioskId = config.kioskId;
+  if (config.timezone) time.setTimeZone(config.timezone);
+  setLanguage(initialLanguage(config.language), { persist: false });
+  for (const el of document.querySelectorAll(".connection-text")) el.removeAttribute("data-i18n");
+  guardPage();
+
+  map.init(byTestId("floor-map"), { onTap: selectSeat });
+  detail.init({ closed: () => map.select(null) });
+  byTestId("map-zoom-in").addEventListener("click", () => map.zoomBy(1.5));
+  byTestId("map-zoom-out").addEventListener("click", () => map.zoomBy(1 / 1.5));
+  byTestId("map-reset").addEventListener("click", () => map.resetView());
+
+  const toggle = byTestId("lang-toggle");
+  const drawToggle = () => {
+    setText(toggle, t("lang.toggle"));
+    toggle.setAttribute("aria-label", language() === "zh-CN" ? "Switch to English" : "切换为中文");
+    byTestId("map-zoom-in").setAttribute("aria-label", t("floor.zoom.in"));
+    byTestId("map-zoom-out").setAttribute("aria-label", t("floor.zoom.out"));
+    byTestId("floor-map").setAttribute("aria-label", t("floor.title"));
+  };
+  toggle.addEventListener("click", () => setLanguage(language() === "zh-CN" ? "en" : "zh-CN"));
+  onLanguageChange(() => {
+    document.title = t("floor.title");
+    drawToggle();
+    drawConnection();
+    renderAll();
+  });
+  drawToggle();
+  document.title = t("floor.title");
+  drawEmpty();
+
+  if (typeof window.io !== "function") {
+    connection = "disconnected";
+    drawConnection();
+    return; // socket.io client missing: `make setup` copies it into static/vendor
+  }
+  const socket = window.io("/kiosk", {
+    transports: ["websocket"],
+    query: { kiosk: config.kioskId },
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 3000,
+  });
+  flags.init(socket, { selectSeat, changed: () => { map.redrawSeats(); detail.render(); } });
+
+  socket.on("connect", () => { connection = "connected"; drawConnection(); });
+  socket.on("disconnect", (reason) => {
+    connection = "disconnected";
+    drawConnection();
+    if (reason === "io server disconnect") socket.connect();
+  });
+  socket.on("connect_error", () => { connection = "disconnected"; drawConnection(); });
+  socket.on("snapshot", onSnapshot);
+  socket.on("floor_changed", onFloorChanged);
+  socket.on("leader_session_started", (p) => { flags.leaderStarted(p); });
+  socket.on("leader_session_ended", (p) => { flags.leaderEnded(p); });
+
+  const tick = () => {
+    setText(byTestId("clock"), time.hhmmss(time.now(), language()));
+    flags.tick();
+    detail.tick();
+  };
+  tick();
+  setInterval(tick, 1000);
+  applyStatic(document);
+  document.title = t("floor.title");
+  drawConnection();
+}
+
+start();
