@@ -115,7 +115,7 @@ def demo(obj: dict[str, Any], host: str, port: int, reset: bool, platform_speed:
     from kiosk.store.db import upgrade
 
     from kiosk.devices import sensor_sim
-    from kiosk.services import floor_demo, sensors
+    from kiosk.services import doors, floor_demo, sensors
 
     instance = obj["instance"] or tempfile.mkdtemp(prefix="floor-kiosk-demo-")
     os.environ["KIOSK_INSTANCE"] = instance
@@ -124,29 +124,35 @@ def demo(obj: dict[str, Any], host: str, port: int, reset: bool, platform_speed:
     overrides = {"NFC_DEVICE": "sim", "DEMO_SENSORS_URL": f"http://{host}:{port}",
                  # The demo's seats are simulated through the sensor service as the pseudo-gateway demo-seats.
                  "GATEWAY_SECRETS": f"{sensor_sim.GATEWAY_ID}={secret},{floor_demo.GATEWAY_ID}={secret}",
-                 "DEMO_CALL_PLATFORM": platform_speed}
+                 "DEMO_CALL_PLATFORM": platform_speed,
+                 "DOOR_READERS": demo_data.DOOR_READERS}  # the main door's simulated badge reader
     cfg = load_config(instance, overrides=overrides)
     upgrade(cfg["DATABASE_URL"])
     ctx = _context(instance)
     if reset or not demo_data.read_panel(instance):
-        demo_data.write_panel(ctx, demo_data.generate(ctx))
+        panel = demo_data.generate(ctx)
+        demo_data.write_panel(ctx, panel + demo_data.add_visitors(ctx))  # §2.2: approvals and visitor cards
     sensors.define_points(ctx, [{"id": p.id, "kind": p.kind, "label": p.label, "gateway": sensor_sim.GATEWAY_ID}
                                 for p in sensor_sim.POINTS], actor="demo")
+    doors.define_doors(ctx, [demo_data.DOOR], actor="demo")
     floor_demo.define_seat_points(ctx)
     url = f"http://{host}:{port}/"
     _serve(instance, host, port, overrides,
            banner=f"floor-kiosk demo\n  instance: {instance}\n  kiosk:    {url}\n"
                   f"  tap:      .venv/bin/kiosk --instance {instance} tap <UID>   (or use the tap panel)\n"
+                  f"  door:     .venv/bin/kiosk --instance {instance} tap <UID> --reader door-main\n"
                   f"Press Ctrl+C to stop.")
 
 
 @main.command()
 @click.argument("uid")
 @click.option("--server", default="http://127.0.0.1:8000", show_default=True, help="The running kiosk server.")
-def tap(uid: str, server: str) -> None:
-    """Tap a badge on a running server's simulated reader (KIOSK_NFC_DEVICE=sim)."""
+@click.option("--reader", default="kiosk", show_default=True,
+              help="Which simulated reader: the kiosk's own, or a door reader of KIOSK_DOOR_READERS (door-main).")
+def tap(uid: str, server: str, reader: str) -> None:
+    """Tap a badge on a running server's simulated reader (KIOSK_NFC_DEVICE=sim, door readers `=sim`)."""
     req = urllib.request.Request(server.rstrip("/") + "/api/v1/sim/tap", method="POST",
-                                 data=json.dumps({"uid": uid}).encode(),
+                                 data=json.dumps({"uid": uid, "reader": reader}).encode(),
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
@@ -361,14 +367,22 @@ def _log_context(instance: str | None):  # type: ignore[no-untyped-def]
               help="Signed checkpoints to hold the chain against. Default: KIOSK_CHECKPOINT_DIR, if it holds any.")
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="The exported public key (`kiosk log export-key`). Default: the instance's own.")
+@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Check an exported CSV or XLSX file instead: its rows' hashes and links, and its "
+                                   "signed manifest.")
 @click.pass_context
-def log_verify(click_ctx: click.Context, checkpoints: Path | None, public_key: Path | None) -> None:
+def log_verify(click_ctx: click.Context, checkpoints: Path | None, public_key: Path | None,
+               export_file: Path | None) -> None:
     """Walk the event log's hash chain and report the first row where it breaks (exit code 1).
 
     Finds edited, deleted and reordered rows; with checkpoints also a cut-off tail and a rewritten chain.
+    With --export FILE, checks an export from the review screens on its own instead.
     """
     from kiosk.services import entrylog
 
+    if export_file is not None:
+        _verify_export(click_ctx, export_file, public_key)
+        return
     ctx = _log_context(click_ctx.obj["instance"])
     if checkpoints is None:
         default = entrylog.checkpoint_dir(ctx.config)
@@ -405,6 +419,70 @@ def log_verify(click_ctx: click.Context, checkpoints: Path | None, public_key: P
     if len(others) > 20:
         click.echo(f"  … and {len(others) - 20} more")
     click_ctx.exit(1)
+
+
+def _verify_export(click_ctx: click.Context, file: Path, public_key: Path | None) -> None:
+    """``log verify --export``: the file's rows against their own hashes and links, its manifest's signature,
+    and, when this instance's database is here, the export's head against the log."""
+    from kiosk.services import entrylog, logexport
+
+    cfg = load_config(click_ctx.obj["instance"])
+    try:
+        key = entrylog.load_public_key(public_key) if public_key else (
+            entrylog.signing_key(cfg).public_key() if entrylog.key_path(cfg).exists() else None)
+        report = logexport.verify_export(file, key)
+    except (entrylog.CheckpointError, logexport.ExportUnreadable, OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    seqs = f", seq {report.first_seq}..{report.last_seq}" if report.rows_checked else ""
+    click.echo(f"export: {file}: rows checked: {report.rows_checked}{seqs}")
+    if report.manifest:
+        m = report.manifest
+        shown = json.dumps(m.get("filter"), ensure_ascii=False)
+        click.echo(f"exported {m.get('exported_at')} by {m.get('exported_by')}; filter {shown}")
+        click.echo(f"chain head at export: seq {m['head']['seq']}, hash {m['head']['hash']}")
+    where = f" with key {report.key_id}" if report.signature == "valid" else ""
+    hint = " (pass --public-key FILE, the key from `kiosk log export-key`)" if report.signature == "not checked" else ""
+    click.echo(f"signature: {report.signature}{where}{hint}")
+    if report.manifest and report.ok:
+        _export_head_against_log(cfg, report.manifest)
+    first = report.first_broken
+    if first is None:
+        click.echo("OK: the export is intact")
+        return
+    at = f" at seq {first.seq}" if first.seq is not None else ""
+    click.echo(f"BROKEN{at}: {first.problem}: {first.message}")
+    for finding in [f for f in report.findings if f is not first][:20]:
+        click.echo(f"  also: {finding.problem}: {finding.message}")
+    click_ctx.exit(1)
+
+
+def _export_head_against_log(cfg: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """If this instance's database is here, say whether its chain still has the export's head hash."""
+    from sqlalchemy import select
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kiosk.store.db import make_engine
+    from kiosk.store.models import Event
+
+    url = make_url(cfg["DATABASE_URL"])
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        return  # a recipient's machine: no log to compare with, and none to create
+    seq = int(manifest["head"]["seq"])
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(select(Event.__table__.c.hash).where(Event.__table__.c.seq == seq)).scalar()
+    except SQLAlchemyError:
+        return
+    finally:
+        engine.dispose()
+    if found is None:
+        click.echo(f"this instance's log: no row at seq {seq} (purged, or another kiosk's export)")
+    elif found == manifest["head"]["hash"]:
+        click.echo(f"this instance's log: seq {seq} has the same hash: the export was taken from this log")
+    else:
+        click.echo(f"this instance's log: seq {seq} has hash {found[:16]}…, not the export's: run `kiosk log verify`")
 
 
 @log_group.command("checkpoint")
@@ -460,6 +538,100 @@ def log_export_key(obj: dict[str, Any], file: Path) -> None:
     except (entrylog.CheckpointError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"public key {kid} written to {file}; verify with: kiosk log verify --public-key {file}")
+
+
+
+@main.group()
+def user() -> None:
+    """Desk logins for the review screens (§2.4): the role is the linked staff member's role."""
+
+
+def _password(password_stdin: bool) -> str:
+    """The new password: one line from stdin (scripts), else asked twice without echo."""
+    if password_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    return click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--employee-no", required=True, metavar="N", help="The staff member whose role this login has.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.pass_obj
+def user_add(obj: dict[str, Any], username: str, employee_no: str, password_stdin: bool) -> None:
+    """Create a desk login linked to a member of staff (asks for the password twice)."""
+    from kiosk.services import users
+    from kiosk.services.errors import ServiceError
+
+    ctx = _context(obj["instance"])
+    try:
+        users.add_user(ctx, username, employee_no, _password(password_stdin))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    role = next((u["role"] for u in users.list_users(ctx) if u["username"] == username), "?")
+    click.echo(f"desk login {username} added for {employee_no} (role now: {role})")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.pass_obj
+def user_passwd(obj: dict[str, Any], username: str, password_stdin: bool) -> None:
+    """Set a new password; the login's open sessions end and any lockout is lifted."""
+    from kiosk.services import users
+    from kiosk.services.errors import ServiceError
+
+    ctx = _context(obj["instance"])
+    try:
+        users.set_password(ctx, username, _password(password_stdin))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"password of {username} changed; its sessions have ended")
+
+
+@user.command("lock")
+@click.argument("username")
+@click.pass_obj
+def user_lock(obj: dict[str, Any], username: str) -> None:
+    """Lock a login until it is unlocked; its open sessions end at once."""
+    from kiosk.services import users
+    from kiosk.services.errors import ServiceError
+
+    try:
+        users.lock_user(_context(obj["instance"]), username)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{username} is locked; its sessions have ended")
+
+
+@user.command("unlock")
+@click.argument("username")
+@click.pass_obj
+def user_unlock(obj: dict[str, Any], username: str) -> None:
+    """Lift a lock (set by `user lock` or after repeated wrong passwords)."""
+    from kiosk.services import users
+    from kiosk.services.errors import ServiceError
+
+    try:
+        users.unlock_user(_context(obj["instance"]), username)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{username} is unlocked")
+
+
+@user.command("list")
+@click.pass_obj
+def user_list(obj: dict[str, Any]) -> None:
+    """Every desk login, with its person, role now, and whether it is locked or its person has left."""
+    from kiosk.services import users
+
+    rows = users.list_users(_context(obj["instance"]))
+    for u in rows:
+        state = "locked" if u["locked"] else ("left" if not u["active"] else "ok")
+        click.echo(f"{u['username']}\t{u['employee_no']}\t{u['name'] or '?'}\t{u['role'] or '-'}\t{state}")
+    if not rows:
+        click.echo("no desk logins; add one with: kiosk user add USERNAME --employee-no N")
 
 
 if __name__ == "__main__":

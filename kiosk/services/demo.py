@@ -10,12 +10,12 @@ import random
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 
 from kiosk.services.context import ServiceContext
 from kiosk.store.db import sync_sequences
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, Zone
+from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, VisitorApproval, VisitorCard, Zone
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红梅鑫波斌宇浩凯健俊帆帅旭宁龙林欣悦彤雪琳晨曦婷颖佳琪倩"
@@ -122,6 +122,65 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
     panel.append({"label": f"{staff[149]['name']} (已离职)", "uid": badges[149]["uid"]})
     panel.append({"label": "未知卡片", "uid": "DEADBEEF0001"})
     return panel
+
+
+# §6.5, §6.6: the demo's call-area door on the demo node's contacts (kiosk.devices.sensor_sim.POINTS), with a
+# simulated badge reader `door-main` (the demo runs with DOOR_READERS=door-main=sim).
+DOOR = {"id": "main", "name": "话务区正门", "contact_point": "door:main", "exit_point": "exit:main",
+        "readers": ["door-main"]}
+DOOR_READERS = "door-main=sim"
+
+# §2.2: the demo's spare visitor cards (访客卡 1, 2) and one already bound to a visit that has ended (访客卡 3).
+VISITOR_CARDS = ("0F1C2A01", "0F1C2A02", "0F1C2A03")
+MANAGEMENT = {"employee_no": "30001", "name": "郑晓岚"}  # the Hotline Management Section (热线管理科)
+
+
+def add_visitors(ctx: ServiceContext, now: datetime | None = None) -> DemoBadges:
+    """Visitor approvals for the demo (§2.2) by a management section member; return the visitor cards to offer.
+
+    Approvals: one valid now with an escort required, one valid now without, and one that ended an hour ago
+    with 访客卡 3 still bound to it, so a tap at the door shows the refusal and the alarm naming the visitor.
+    Run after ``generate`` (it names the first shift's duty leader as a host).
+    """
+    from kiosk.services import visitors
+
+    now = now or ctx.now()
+    approvals, cards = VisitorApproval.__table__, VisitorCard.__table__
+    with ctx.engine.begin() as conn:
+        for table in (cards, approvals):  # a regenerated demo starts without the last run's visits
+            conn.execute(delete(table))
+        if conn.execute(select(Staff.__table__.c.id).where(Staff.__table__.c.role == "management")).first() is None:
+            conn.execute(insert(Staff.__table__).values(
+                employee_no=MANAGEMENT["employee_no"], name=MANAGEMENT["name"], role="management", post_level="L2",
+                skill_grade="A", active=True))
+        by = conn.execute(select(Staff.__table__.c.employee_no).where(Staff.__table__.c.role == "management")
+                          .order_by(Staff.__table__.c.employee_no)).scalar_one()
+        hosts = conn.execute(select(Staff.__table__.c.employee_no).where(Staff.__table__.c.role == "leader",
+                                                                         Staff.__table__.c.active.is_(True))
+                             .order_by(Staff.__table__.c.employee_no)).scalars().all()
+    start = now - timedelta(minutes=10)
+    visitors.create_approval(ctx, by, {
+        "name": "谭明", "organisation": "市数据局", "id_doc_tail": "123X", "purpose": "visit",
+        "valid_from": start, "valid_until": now + timedelta(hours=3), "host_employee_no": hosts[0],
+        "escort_required": True})
+    visitors.create_approval(ctx, by, {
+        "name": "林舒", "organisation": "市融媒体中心", "id_doc_tail": "4521", "purpose": "photograph",
+        "valid_from": start, "valid_until": now + timedelta(hours=2), "host_employee_no": hosts[1],
+        "escort_required": False})
+    # An approval cannot be recorded once its window has ended, so the ended visit is written as history,
+    # as the rest of the demo floor is: approved three hours ago, card handed out, never signed out.
+    with ctx.engine.begin() as conn:
+        ended = conn.execute(insert(approvals).values(
+            name="周航", organisation="区政务服务中心", id_doc_tail="0087", purpose="consult",
+            valid_from=now - timedelta(hours=3), valid_until=now - timedelta(hours=1), host_employee_no=hosts[0],
+            escort_required=False, created_by=by, created_at=now - timedelta(hours=4))).inserted_primary_key[0]
+        conn.execute(insert(cards).values(uid=VISITOR_CARDS[2], approval_id=ended, bound_at=now - timedelta(hours=3),
+                                          bound_by=hosts[0], inside=False))
+        log_event(conn, at=ctx.now(), kind="demo_visitors_generated", actor="cli", outcome="ok",
+                  data={"approvals": 3, "bound_card": VISITOR_CARDS[2]})
+    return [{"label": "访客卡 1", "uid": VISITOR_CARDS[0], "kind": "visitor"},
+            {"label": "访客卡 2", "uid": VISITOR_CARDS[1], "kind": "visitor"},
+            {"label": "访客卡 3 (过期)", "uid": VISITOR_CARDS[2], "kind": "visitor"}]
 
 
 def write_panel(ctx: ServiceContext, panel: DemoBadges) -> None:

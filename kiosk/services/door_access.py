@@ -92,8 +92,12 @@ def _save_lockout(conn: Connection, uid: str, lock: rules.BadgeLockout) -> None:
 
 
 def door_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | None = None,
-             visitor_lookup: Any = None) -> dict[str, Any]:
-    """Decide one tap at a door reader, log it with its reason, grant the door, publish the decision."""
+             visitor_lookup: Any = None, announce: bool = True) -> dict[str, Any]:
+    """Decide one tap at a door reader, log it with its reason, grant the door, publish the decision.
+
+    ``announce=False`` keeps the decision off the screens' tap card (the demo's simulated crowd);
+    it is logged and granted all the same.
+    """
     now = at or ctx.now()
     try:
         uid = normalize_uid(raw_uid)
@@ -144,6 +148,7 @@ def door_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | N
                "visitor": decision.visitor_name is not None, "at": doors.iso(now), "uid_tail": masked_uid(uid),
                "detail": decision.detail}
     logger.info("door %s tap %s: %s", door.id, masked_uid(uid), decision.outcome.value)
-    ctx.publish("door_tap_decided", payload)
+    if announce:
+        ctx.publish("door_tap_decided", payload)
     doors.publish_all(ctx, pubs)
     return payload

@@ -29,10 +29,10 @@ from sqlalchemy import and_, or_, select
 
 from kiosk.devices.callplatform import PlannedShift, SimulatedCallPlatform
 from kiosk.domain.shifts import occurrences_around
-from kiosk.services import demo, floor, rollcall, sensors
+from kiosk.services import demo, door_access, floor, rollcall, sensors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
-from kiosk.store.models import Badge, RosterEntry, Seat, Staff
+from kiosk.store.models import Badge, Door, RosterEntry, Seat, Staff
 
 logger = logging.getLogger(__name__)
 
@@ -134,3 +134,12 @@ class DemoFloor:
             rollcall.record_tap(self.ctx, p.badge_uid, reader_id="demo-crowd", at=at)
         except ServiceError as exc:
             logger.info("demo roll call tap of %s refused: %s", p.employee_no, exc.message)
+        # Then through the door (§4.4: after roll call), so the map knows they entered the call area.
+        try:
+            with self.ctx.engine.connect() as conn:
+                door = conn.execute(select(Door.__table__.c.readers).where(Door.__table__.c.readers != "")).first()
+            if door is not None:
+                reader = door.readers.split(",")[0].strip()
+                door_access.door_tap(self.ctx, p.badge_uid, reader, at=at, announce=False)
+        except ServiceError as exc:
+            logger.info("demo door tap of %s refused: %s", p.employee_no, exc.message)
