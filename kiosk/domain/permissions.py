@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, str] = {
     "visitors.approve": "approve and cancel visits (§2.2, the Hotline Management Section)",
     "admin.import": "import and export floor data (staff, badges, shifts, roster, seats, points)",
     "admin.users": "manage desk logins",
+    "floorplan.edit": "move seats on the floor plan and upload its background image",
 }
 
 _LEADING = frozenset({"alerts.view", "alerts.acknowledge", "rollcall.lead", "kiosk.console", "visitors.bind"})

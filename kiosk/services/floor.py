@@ -714,6 +714,26 @@ def floor_snapshot(ctx: ServiceContext) -> dict[str, Any]:
             "ingest": counters}
 
 
+def invalidate_seats(ctx: ServiceContext) -> None:
+    """Forget the cached seat list, so the next counts read the seats as they are now (plan edited)."""
+    st = _state(ctx)
+    with ctx.lock:
+        st.static = None
+
+
+def plan_changed(ctx: ServiceContext) -> list[Publication]:
+    """After the floor plan editor's commit: the seat cache dropped, and every seat (new positions, new
+    revs) in one ``floor_changed``, so every map lays the floor out again without a reconnect."""
+    invalidate_seats(ctx)
+    now = ctx.now()
+    pol = policy(ctx)
+    with ctx.engine.connect() as conn:
+        facts = _facts(conn, ctx, now, pol, for_flags=False)
+        seats = _seat_payloads(facts, _open_flags(conn), now, pol)
+    rev = max([s["rev"] for s in seats] or [next_rev()])
+    return [("floor_changed", {"seats": seats, "flags": [], "rev": rev, "layout": True})]
+
+
 _SEAT_IDS = select(_seats.c.id)
 _SEAT_SENSORS = select(_points.c.id, _points.c.state).where(_points.c.kind == "seat",
                                                             _points.c.state.in_((rules.OCCUPIED, rules.VACANT)))

@@ -58,6 +58,9 @@ def create_app(test_config: dict[str, Any] | None = None, instance: str | None =
     auth.init_app(app)  # session cookie flags, the Content-Security-Policy on every response, form tokens
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
+    from kiosk.web import floorplan  # the floor plan editor (admins) and the plan's background image
+
+    app.register_blueprint(floorplan.bp)
     # With REDIS_URL, every process's pushes reach the screens connected to every other process;
     # each process still delivers to its own screens first, so a Redis outage never silences them.
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=[], ping_interval=10, ping_timeout=10,

@@ -12,10 +12,13 @@ const BAD_SENSOR = ["unknown", "tamper", "fault"];
 const TAP_SLOP_PX = 10; // a pointer that moved less than this between down and up is a tap, not a drag
 const MAX_ZOOM = 10; // relative to the whole floor fitting the map
 const MIN_ZOOM = 0.6;
+const BACKGROUND_CHECK_MS = 60_000; // a new background image shows on the map within a minute
 
 let svg = null;
 let zonesLayer = null;
 let seatsLayer = null;
+let backgroundLayer = null; // the floor plan's background image (uploaded by an admin), under the zones
+let backgroundUrl = "";
 let layout = null; // {w, h, fit: {x, y, w, h}}
 let view = null; // the current viewBox
 let selected = null;
@@ -257,9 +260,18 @@ export function renderAll({ keepView = true } = {}) {
   svg.dataset.seats = String(seats.length);
 }
 
-/** Redraw some seats in place (a floor_changed). */
+/** Redraw some seats in place (a floor_changed); a seat moved on the plan lays the whole map out again. */
 export function renderSeats(ids) {
   if (!layout) return;
+  for (const id of ids) {
+    const seat = state.seats.get(id);
+    const g = seatEls.get(id);
+    if (seat && g && g.getAttribute("transform") !== `translate(${seat.x},${seat.y})`) {
+      renderAll();
+      loadBackground();
+      return;
+    }
+  }
   for (const id of ids) {
     const seat = state.seats.get(id);
     if (seat) drawSeat(seat);
@@ -414,6 +426,26 @@ function installGestures() {
 
 }
 
+/**
+ * The plan's background image, if an admin uploaded one: an SVG <image> at plan point (0, 0) in the image's
+ * own units. An <image> never runs an SVG's scripts; the server only ever serves it as an image.
+ */
+export async function loadBackground() {
+  if (!backgroundLayer) return;
+  let info = null;
+  try {
+    const resp = await fetch("/floorplan/background/info", { cache: "no-store" });
+    info = resp.ok ? await resp.json() : null;
+  } catch (_err) {
+    return; // offline for a moment: keep what is shown
+  }
+  const url = info && info.present ? info.url : "";
+  if (url === backgroundUrl) return;
+  backgroundUrl = url;
+  backgroundLayer.replaceChildren(...(url ? [s("image", { href: url, x: 0, y: 0, width: info.width, height: info.height,
+                                                          preserveAspectRatio: "none", testid: "floor-background" })] : []));
+}
+
 /** Set the map up on its <svg>: layers, patterns, gestures. */
 export function init(el, { onTap }) {
   svg = el;
@@ -425,7 +457,10 @@ export function init(el, { onTap }) {
       s("line", { class: "hatch-line", x1: 0, y1: 0, x2: 0, y2: 8 })));
   zonesLayer = s("g", { class: "zones" });
   seatsLayer = s("g", { class: "seats" });
-  svg.replaceChildren(defs, zonesLayer, seatsLayer);
+  backgroundLayer = s("g", { class: "floor-background" });
+  svg.replaceChildren(defs, backgroundLayer, zonesLayer, seatsLayer);
+  loadBackground();
+  setInterval(loadBackground, BACKGROUND_CHECK_MS);
   svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
   installGestures();
   onLanguageChange(() => { if (layout) { drawZones(); redrawSeats(); } });

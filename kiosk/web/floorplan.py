@@ -1,0 +1,144 @@
+"""The floor plan editor under /admin/floorplan (floor-map issue) and the plan's background image.
+
+* ``GET /admin/floorplan`` — the plan as SVG with every seat; an admin drags seats (pointer events: mouse,
+  touch, pen) and saves. Needs ``floorplan.edit``; everyone else gets the same refusal page and log row as
+  the review screens.
+* ``POST /admin/floorplan/seats`` — form fields ``csrf_token`` and ``positions`` (JSON: a list of
+  {seat, x, y}); checked as a whole and written all or nothing; logged ``floorplan_changed``.
+* ``POST /admin/floorplan/background`` — a multipart upload, PNG or SVG judged by content, at most 5 MB;
+  logged ``floorplan_background_changed``.
+* ``GET /floorplan/background`` (and ``/floorplan/background/info``) — public like the floor map itself:
+  the image with its own Content-Type, a CSP of its own and ``sandbox``, and the maps only ever show it
+  through an SVG ``<image>``, where an SVG's scripts never run (uploads with scripts are refused anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, send_file, url_for
+
+from kiosk.domain.floorplan import MAX_BACKGROUND_BYTES, PlanError
+from kiosk.services import floorplan
+from kiosk.web import services
+from kiosk.web.auth import csrf_protect, current_user, refuse, require_permission, wants_json
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("floorplan", __name__)
+PERMISSION = "floorplan.edit"
+UPLOAD_SLACK = 64 * 1024  # the multipart envelope around the file
+
+
+def _too_large() -> Response | None:
+    """Refuse an oversize upload from its Content-Length, before the form is read at all."""
+    if request.method == "POST" and request.endpoint == "floorplan.background_upload":
+        if (request.content_length or 0) > MAX_BACKGROUND_BYTES + UPLOAD_SLACK:
+            current_user()
+            return refuse("too_large", f"The image is larger than {MAX_BACKGROUND_BYTES // (1024 * 1024)} MB.", 413,
+                          log_kind="floorplan_refused", data={"bytes": request.content_length})
+    return None
+
+
+bp.before_request(_too_large)  # first: an oversize body is never parsed for its form token
+bp.before_request(csrf_protect)
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    if request.endpoint != "floorplan.background":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _editor(status: int = 200, error: str | None = None, note: str | None = None) -> Response:
+    plan = floorplan.plan(services())
+    resp = Response(render_template("floorplan_editor.html", user=g.desk_user, plan=plan, error=error, note=note,
+                                    plan_json=json.dumps(plan, ensure_ascii=False),
+                                    max_mb=MAX_BACKGROUND_BYTES // (1024 * 1024)))
+    resp.status_code = status
+    return resp
+
+
+@bp.get("/admin/floorplan")
+@require_permission(PERMISSION)
+def editor() -> Any:
+    """The editor: the plan, every seat draggable, Save, and the background upload form."""
+    notes = {"background": "The background image was saved. / 背景图已保存。"}
+    return _editor(note=notes.get(request.args.get("saved", "")))
+
+
+@bp.post("/admin/floorplan/seats")
+@require_permission(PERMISSION)
+def save_seats() -> Any:
+    """Save dragged seat positions: all or nothing."""
+    user = g.desk_user
+    try:
+        raw = json.loads(request.form.get("positions", ""))
+    except ValueError:
+        return refuse("bad_positions", "The positions are not valid JSON: nothing was saved.", 400,
+                      log_kind="floorplan_refused")
+    try:
+        result = floorplan.move_seats(services(), raw, actor=user.employee_no,
+                                      data={"username": user.username, "remote": request.remote_addr or "?"})
+    except PlanError as exc:
+        return refuse(exc.code, exc.message, 400, log_kind="floorplan_refused")
+    if wants_json() or request.headers.get("X-Requested-With") == "fetch":
+        return jsonify(result)
+    return redirect(url_for("floorplan.editor"))
+
+
+@bp.post("/admin/floorplan/background")
+@require_permission(PERMISSION)
+def background_upload() -> Any:
+    """Replace the plan's background with an uploaded PNG or SVG."""
+    user = g.desk_user
+    upload = request.files.get("image")
+    if upload is None or not upload.filename and not upload.content_length:
+        return _refuse_upload("no_file", "Choose a PNG or SVG file to upload.")
+    content = upload.stream.read(MAX_BACKGROUND_BYTES + 1)
+    try:
+        result = floorplan.set_background(services(), content, upload.filename or "", actor=user.employee_no,
+                                          data={"username": user.username, "remote": request.remote_addr or "?"})
+    except PlanError as exc:
+        return _refuse_upload(exc.code, exc.message, 413 if exc.code == "too_large" else 400)
+    if wants_json():
+        return jsonify(result)
+    return redirect(url_for("floorplan.editor", saved="background"))
+
+
+def _refuse_upload(code: str, message: str, status: int = 400) -> Response:
+    if wants_json():
+        return refuse(code, message, status, log_kind="floorplan_refused")
+    from kiosk.web.auth import audit
+
+    audit("floorplan_refused", subject=request.path, outcome=code, reason=message)
+    return _editor(status, error=message)
+
+
+@bp.get("/floorplan/background")
+def background() -> Any:
+    """The plan's background image, served as what it is; never run as a page."""
+    info = floorplan.background_info(services())
+    if info is None:
+        return refuse("no_background", "No floor plan background has been uploaded.", 404)
+    resp = send_file(floorplan.background_path(services(), info["kind"]), mimetype=floorplan.CONTENT_TYPES[info["kind"]],
+                     max_age=0)
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/floorplan/background/info")
+def background_info() -> Any:
+    """Whether there is a background and its size in plan units (the kiosk map places it at 0, 0)."""
+    info = floorplan.background_info(services())
+    body: dict[str, Any] = {"present": info is not None}
+    if info is not None:
+        body.update(width=info["width"], height=info["height"], kind=info["kind"],
+                    url=url_for("floorplan.background", v=info["version"]))
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
