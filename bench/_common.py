@@ -65,10 +65,14 @@ def parse_at(text: str) -> float:
 class SocketIOClient:
     """A browser-like Socket.IO v4 client on a raw websocket (what socket.io-client does, minus the browser)."""
 
-    def __init__(self, base_url: str, namespace: str = "/kiosk", query: str = "kiosk=kiosk") -> None:
+    def __init__(self, base_url: str, namespace: str = "/kiosk", query: str = "kiosk=kiosk",
+                 cookie: str | None = None) -> None:
         ws_url = base_url.replace("http", "ws", 1).rstrip("/") + f"/socket.io/?EIO=4&transport=websocket&{query}"
         self.ns = namespace
-        self.ws = websocket.create_connection(ws_url, timeout=10, enable_multithread=True)
+        # Only paired screens get a connection: the screen cookie of the server (paired by start_kiosk).
+        cookie = cookie if cookie is not None else SCREEN_COOKIES.get(base_url.rstrip("/"))
+        self.ws = websocket.create_connection(ws_url, timeout=10, enable_multithread=True,
+                                              cookie=cookie)
         self.ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         opened = self.ws.recv()
         assert opened.startswith("0"), opened
@@ -144,8 +148,30 @@ def kiosk_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# base URL -> "kiosk_screen=<token>": a screen paired on the server's instance by start_kiosk.
+SCREEN_COOKIES: dict[str, str] = {}
+
+
+def pair_screen(instance: Path, name: str = "bench") -> str:
+    """Pair a screen on a migrated instance: the Cookie header value a paired screen sends."""
+    from kiosk.config import load_config
+    from kiosk.services import screens
+    from kiosk.services.context import ServiceContext
+    from kiosk.store.db import make_engine, make_sessionmaker, upgrade
+
+    cfg = load_config(instance, environ={})
+    upgrade(cfg["DATABASE_URL"])  # a no-op on a migrated instance
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        return f"{screens.COOKIE}={screens.pair_now(ctx, name)}"
+    finally:
+        engine.dispose()
+
+
 def start_kiosk(instance: Path, port: int, **env: str) -> subprocess.Popen:
-    """Run ``kiosk serve`` (gunicorn gthread) on an instance and wait until it answers."""
+    """Run ``kiosk serve`` (gunicorn gthread) on an instance and wait until it answers; pair a screen for it."""
+    SCREEN_COOKIES[f"http://127.0.0.1:{port}"] = pair_screen(instance, f"bench-{port}")
     proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "--instance", str(instance), "serve",
                              "--port", str(port)], env=kiosk_env(**env), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

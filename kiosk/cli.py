@@ -121,7 +121,8 @@ def demo(obj: dict[str, Any], host: str, port: int, reset: bool, platform_speed:
     os.environ["KIOSK_INSTANCE"] = instance
     Path(instance).mkdir(parents=True, exist_ok=True)
     secret = sensor_sim.demo_secret(Path(instance))
-    overrides = {"NFC_DEVICE": "sim", "DEMO_SENSORS_URL": f"http://{host}:{port}",
+    # DEMO: a browser on this machine may connect without pairing (every other screen must be paired).
+    overrides = {"NFC_DEVICE": "sim", "DEMO": True, "DEMO_SENSORS_URL": f"http://{host}:{port}",
                  # The demo's seats are simulated through the sensor service as the pseudo-gateway demo-seats.
                  "GATEWAY_SECRETS": f"{sensor_sim.GATEWAY_ID}={secret},{floor_demo.GATEWAY_ID}={secret}",
                  "DEMO_CALL_PLATFORM": platform_speed,
@@ -632,6 +633,60 @@ def user_list(obj: dict[str, Any]) -> None:
         click.echo(f"{u['username']}\t{u['employee_no']}\t{u['name'] or '?'}\t{u['role'] or '-'}\t{state}")
     if not rows:
         click.echo("no desk logins; add one with: kiosk user add USERNAME --employee-no N")
+
+
+@main.group()
+def screen() -> None:
+    """Paired kiosk screens: only paired screens and desk logins get live updates."""
+
+
+@screen.command("pair")
+@click.argument("name")
+@click.option("--by", "by", required=True, metavar="EMPLOYEE_NO", help="The admin pairing the screen.")
+@click.option("--url", "base_url", default="http://127.0.0.1:8000", show_default=True,
+              help="The server's address as the screen reaches it.")
+@click.pass_obj
+def screen_pair(obj: dict[str, Any], name: str, by: str, base_url: str) -> None:
+    """Print a one-time pairing URL (valid 10 minutes) to open on the screen NAME."""
+    from kiosk.services import screens
+    from kiosk.services.errors import ServiceError
+
+    try:
+        code = screens.pair(_context(obj["instance"]), name, by)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{base_url.rstrip('/')}/pair?code={code}")
+    click.echo(f"open it on the screen {name} within {int(screens.CODE_VALID.total_seconds() // 60)} minutes; "
+               "it works once")
+
+
+@screen.command("list")
+@click.pass_obj
+def screen_list(obj: dict[str, Any]) -> None:
+    """Every screen: paired, pending (a code issued), unpaired or revoked; when last seen."""
+    from kiosk.services import screens
+
+    rows = screens.list_screens(_context(obj["instance"]))
+    for r in rows:
+        click.echo(f"{r['name']}\t{r['state']}\tpaired {r['paired_at'] or '-'} by {r['paired_by']}\t"
+                   f"last seen {r['last_seen_at'] or '-'}")
+    if not rows:
+        click.echo("no screens; pair one with: kiosk screen pair NAME --by EMPLOYEE_NO")
+
+
+@screen.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def screen_revoke(obj: dict[str, Any], name: str) -> None:
+    """Refuse the screen NAME from now on (pair it again to let it back)."""
+    from kiosk.services import screens
+    from kiosk.services.errors import ServiceError
+
+    try:
+        screens.revoke(_context(obj["instance"]), name)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"screen {name} revoked")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -53,3 +55,15 @@ def build_floor(ctx: ServiceContext) -> None:
 def uid_of(employee_no: str) -> str:
     """The badge UID of a person in the fixture floor."""
     return PEOPLE[employee_no][3]
+
+
+def screen_client(app: Any, kiosk: str = "kiosk", **kwargs: Any) -> Any:
+    """A Socket.IO test client on /kiosk as a paired screen (the screen cookie of a freshly paired screen)."""
+    from kiosk.services import screens
+    from kiosk.web import services, socketio
+
+    token = screens.pair_now(services(app), f"screen-{secrets.token_hex(4)}")
+    headers = {**kwargs.pop("headers", {}), "Cookie": f"{screens.COOKIE}={token}"}
+    client = socketio.test_client(app, namespace="/kiosk", headers=headers, **kwargs)
+    client.screen_headers = headers  # for client.connect(namespace=..., headers=client.screen_headers)
+    return client

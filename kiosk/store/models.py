@@ -461,3 +461,18 @@ class DeskSession(Base):
 # so both also give the (at, id) order keyset paging needs without a sort.
 Index("ix_events_subject_at", Event.__table__.c.subject, Event.__table__.c.at)
 Index("ix_events_actor_at", Event.__table__.c.actor, Event.__table__.c.at)
+
+
+class Screen(Base):
+    """A paired kiosk screen: its browser holds a random token in a cookie, the table only its SHA-256."""
+
+    __tablename__ = "screens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)  # the kiosk id the screen shows (?kiosk=NAME)
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)  # None until paired
+    code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the one-time pairing code's SHA-256
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paired_by: Mapped[str] = mapped_column(String(32))  # the admin's employee number
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -6,7 +6,7 @@ import logging
 from typing import Any, Callable
 
 from flask import current_app, request
-from flask_socketio import emit
+from flask_socketio import ConnectionRefusedError, emit  # socketio's: its message reaches the screen
 
 from kiosk.services import alerts, doors, floor, rollcall, sensors, visitors
 from kiosk.services.errors import ServiceError
@@ -19,9 +19,45 @@ def _kiosk_id() -> str:
     return request.args.get("kiosk", "kiosk")
 
 
+NOT_PAIRED = "this screen is not paired: ask an admin to pair it (kiosk screen pair)"
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def who_connects() -> str | None:
+    """Who this connection is: ``screen:NAME``, ``desk:EMPLOYEE_NO``, ``demo:local``; None when nobody known.
+
+    The Origin is not what decides: a paired screen's cookie, a desk login session, or (only in the demo,
+    which runs on localhost) a local browser.
+    """
+    from kiosk.services import screens
+    from kiosk.web import auth
+
+    name = screens.screen_for(services(), request.cookies.get(screens.COOKIE))
+    if name:
+        return f"screen:{name}"
+    user = auth.current_user()
+    if user is not None:
+        return f"desk:{user.employee_no}"
+    cfg = current_app.config
+    if (cfg.get("DEMO") or cfg.get("DEMO_SENSORS_URL")) and request.remote_addr in LOOPBACK:
+        return "demo:local"
+    return None
+
+
 @socketio.on("connect", namespace=KIOSK_NS)
 def on_connect(auth: dict[str, Any] | None = None) -> None:
-    """Send the full board on every (re)connect, so a screen that lost the network is never stale."""
+    """Refuse an unknown screen; else send the full board, so a screen that lost the network is never stale."""
+    if who_connects() is None:
+        from kiosk.store.eventlog import log_event
+
+        ctx = services()
+        with ctx.engine.begin() as conn:
+            log_event(conn, at=ctx.now(), kind="screen_refused", actor=f"screen:{request.remote_addr or '?'}",
+                      subject=_kiosk_id()[:64], outcome="not_paired", reason=NOT_PAIRED,
+                      data={"origin": request.headers.get("Origin", "")})
+        logger.warning("socket connection from %s refused: not a paired screen nor a desk login",
+                       request.remote_addr)
+        raise ConnectionRefusedError(NOT_PAIRED)
     emit("snapshot", snapshot())
 
 

@@ -39,6 +39,28 @@ def floor_screen() -> str:
                            timezone=cfg["TIMEZONE"])
 
 
+@bp.get("/pair")
+def pair_screen() -> Any:
+    """Pair this browser as a kiosk screen: swap the admin's one-time code for the screen cookie (kiosk screen pair)."""
+    from flask import make_response, redirect
+
+    from kiosk.services import screens
+    from kiosk.services.errors import ServiceError
+
+    try:
+        name, token = screens.redeem(services(), request.args.get("code", ""), request.remote_addr or "?")
+    except ServiceError as exc:
+        resp = make_response(exc.message, exc.status)
+        resp.mimetype = "text/plain"
+        return resp
+    resp = redirect(url_for("views.kiosk_screen", kiosk=name))
+    # Long-lived: the screen stays paired until an admin revokes it; never readable by page scripts.
+    resp.set_cookie(screens.COOKIE, token, max_age=10 * 365 * 24 * 3600, httponly=True, samesite="Strict",
+                    secure=bool(current_app.config["COOKIE_SECURE"]))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @bp.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness for service managers and reverse proxies."""

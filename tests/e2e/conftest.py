@@ -77,6 +77,7 @@ def open_page(browser: Any, kiosk_server: Any) -> Iterator[Callable[..., Any]]:
     """Open a kiosk page in a fresh browser context (own localStorage); fail the test on any JS error.
 
     Depends on ``kiosk_server`` so pages close before their servers stop (a server waits for open websockets).
+    Every context is a paired screen: it carries the screen cookie of the server it opens (paired at start).
     """
     contexts: list[Any] = []
     errors: list[str] = []
@@ -84,6 +85,9 @@ def open_page(browser: Any, kiosk_server: Any) -> Iterator[Callable[..., Any]]:
     def _open(url: str, viewport: dict[str, int] | None = None) -> Any:
         context = browser.new_context(viewport=viewport or LANDSCAPE, locale="zh-CN", device_scale_factor=1)
         contexts.append(context)
+        for server in getattr(kiosk_server, "started", []):
+            if url.startswith(server.url) and server.screen_token:
+                context.add_cookies([{"name": "kiosk_screen", "value": server.screen_token, "url": server.url}])
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(url)
@@ -182,6 +186,7 @@ class KioskProcess:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = instance / "server.log"
+        self.screen_token = pair_screen(instance)  # the browser contexts of open_page carry it
 
     @property
     def url(self) -> str:
@@ -249,6 +254,18 @@ class KioskProcess:
             return "(no log)"
 
 
+def pair_screen(instance: Path, name: str = "kiosk") -> str:
+    """Pair a screen on the instance (as `kiosk screen pair` and opening its link do): the screen cookie's token."""
+    from kiosk.services import screens
+
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        return screens.pair_now(ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine)), name)
+    finally:
+        engine.dispose()
+
+
 def define_demo_points(instance: Path) -> None:
     """Define the demo node's points (door:main, exit:main, equipment:extinguisher-1) as `kiosk demo` does."""
     from kiosk.devices import sensor_sim
@@ -297,6 +314,7 @@ def kiosk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         started.append(server)
         return server.start()
 
+    _make.started = started  # type: ignore[attr-defined]  # open_page pairs its contexts with these servers
     yield _make
     for server in started:
         server.stop()

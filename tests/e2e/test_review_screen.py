@@ -161,6 +161,8 @@ def test_a_leader_logs_in_but_cannot_reach_the_review_screens(desk):
 
 def test_the_kiosk_screen_runs_under_the_content_security_policy(desk):
     server, page, problems = desk
+    # A paired screen (only paired screens and desk logins get the board's live connection).
+    page.context.add_cookies([{"name": "kiosk_screen", "value": server.screen_token, "url": server.url}])
     response = page.goto(server.url + "/")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     page.locator("body.loaded").wait_for()

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from floorfixtures import build_floor, uid_of
+from floorfixtures import build_floor, screen_client, uid_of
 from kiosk.services import floor, rollcall
 from kiosk.store.models import AgentEvent, AgentLive, Event
 from kiosk.web import create_app, socketio
@@ -161,7 +161,7 @@ def test_the_floor_map_is_served_as_json(app):
 
 
 def test_screens_get_the_map_on_connect_and_each_change_as_it_happens(app):
-    screen = socketio.test_client(app, namespace="/kiosk")
+    screen = screen_client(app)
     (snap,) = [m["args"][0] for m in screen.get_received("/kiosk") if m["name"] == "snapshot"]
     assert len(snap["floor"]["seats"]) == 8 and snap["floor"]["counts"]["signed_in"] == 0
     post(app, state())
@@ -171,7 +171,7 @@ def test_screens_get_the_map_on_connect_and_each_change_as_it_happens(app):
 
 def test_a_leader_acknowledges_a_flag_from_the_screen(app):
     post(app, state(seat="A-07"))
-    screen = socketio.test_client(app, namespace="/kiosk")
+    screen = screen_client(app)
     snap = next(m["args"][0] for m in screen.get_received("/kiosk") if m["name"] == "snapshot")
     flag_id = snap["floor"]["flags"][0]["id"]
     refused = screen.emit("acknowledge_flag", {"id": flag_id}, namespace="/kiosk", callback=True)

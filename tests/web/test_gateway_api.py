@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from kiosk.services import sensors
 from kiosk.store.models import Event, Point, SensorEvent
+from floorfixtures import screen_client
 from kiosk.web import create_app, socketio
 
 SECRET = "s3cret-floor-3"
@@ -48,7 +49,7 @@ def point_state(ctx, pid):
 
 
 def test_a_signed_door_opening_is_stored_and_the_door_shows_open_on_every_screen(app, ctx):
-    screen = socketio.test_client(app, namespace="/kiosk")
+    screen = screen_client(app)
     screen.get_received("/kiosk")
     resp = post(app, [event("floor-3:1")])
     assert resp.status_code == 200 and resp.get_json() == {"accepted": ["floor-3:1"], "rejected": []}
@@ -123,7 +124,7 @@ def test_a_silent_gateway_makes_its_points_unknown_never_closed(app, ctx, clock)
     assert sensors.check_silent(ctx) == ["floor-3"]
     assert point_state(ctx, "door:main") == "unknown"
     assert sensors.check_silent(ctx) == []
-    screen = socketio.test_client(app, namespace="/kiosk")
+    screen = screen_client(app)
     screen.get_received("/kiosk")
     post(app, [event("floor-3:2", state="closed", at="2026-11-30T01:00:20Z")])
     assert point_state(ctx, "door:main") == "closed"
@@ -133,7 +134,7 @@ def test_a_silent_gateway_makes_its_points_unknown_never_closed(app, ctx, clock)
 
 def test_the_snapshot_carries_doors_and_gateway_health(app):
     post(app, [event("floor-3:1")])
-    screen = socketio.test_client(app, namespace="/kiosk")
+    screen = screen_client(app)
     snap = next(m["args"][0] for m in screen.get_received("/kiosk") if m["name"] == "snapshot")
     door = next(p for p in snap["points"] if p["point"] == "door:main")
     assert door["state"] == "open" and door["label"] == "话务区正门"

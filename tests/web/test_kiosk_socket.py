@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from floorfixtures import build_floor, uid_of
+from floorfixtures import build_floor, screen_client, uid_of
 from kiosk.services import rollcall
 from kiosk.store.db import SchemaOutOfDate
 from kiosk.web import create_app, socketio
@@ -27,7 +27,7 @@ def received(client, name):
 
 
 def test_a_screen_gets_the_whole_board_when_it_connects(app):
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     (snap,) = received(client, "snapshot")
     assert snap["shift"]["code"] == "D" and snap["window"]["open"]
     assert snap["counts"]["expected"] == 6 and len(snap["rows"]) == 6
@@ -35,7 +35,7 @@ def test_a_screen_gets_the_whole_board_when_it_connects(app):
 
 
 def test_a_tap_is_pushed_to_every_connected_screen(app):
-    screens = [socketio.test_client(app, namespace="/kiosk") for _ in range(2)]
+    screens = [screen_client(app) for _ in range(2)]
     for s in screens:
         s.get_received("/kiosk")
     rollcall.record_tap(app.extensions["kiosk"], uid_of("20002"))
@@ -45,24 +45,24 @@ def test_a_tap_is_pushed_to_every_connected_screen(app):
 
 
 def test_a_reconnecting_screen_sees_what_happened_while_it_was_away(app):
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     client.get_received("/kiosk")
     client.disconnect(namespace="/kiosk")
     rollcall.record_tap(app.extensions["kiosk"], uid_of("20002"))
-    client.connect(namespace="/kiosk")
+    client.connect(namespace="/kiosk", headers=client.screen_headers)
     (snap,) = received(client, "snapshot")
     assert next(r for r in snap["rows"] if r["employee_no"] == "20002")["status"] == "present"
 
 
 def test_a_leader_action_without_a_leader_badge_is_refused_with_a_message(app):
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     answer = client.emit("close_rollcall", {}, namespace="/kiosk", callback=True)
     assert answer["ok"] is False and answer["error"] == "leader_required"
     assert "leader badge" in answer["message"]
 
 
 def test_the_leader_console_marks_and_closes_over_the_socket(app):
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     rollcall.record_tap(app.extensions["kiosk"], uid_of("20001"))
     answer = client.emit("mark_attendance", {"employee_no": "20003", "status": "present", "note": "忘带工牌"},
                          namespace="/kiosk", callback=True)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert
 
-from floorfixtures import build_floor, uid_of
+from floorfixtures import build_floor, screen_client, uid_of
 from kiosk.services import doors, taps, visitors
 from kiosk.store.models import Staff
 from kiosk.web import create_app, socketio
@@ -55,13 +55,13 @@ def received(client, name):
 
 
 def test_listing_visitor_approvals_needs_a_leader_at_the_kiosk(app, today):
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     answer = client.emit("list_visitor_approvals", {}, namespace="/kiosk", callback=True)
     assert answer["ok"] is False and answer["error"] == "leader_required"
 
 
 def test_the_leader_console_lists_only_todays_valid_approvals(app, today):
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     taps.handle(app.extensions["kiosk"], uid_of("20001"), "kiosk")
     answer = client.emit("list_visitor_approvals", {}, namespace="/kiosk", callback=True)
     assert answer["ok"] and [a["name"] for a in answer["approvals"]] == ["谭明"]
@@ -70,7 +70,7 @@ def test_the_leader_console_lists_only_todays_valid_approvals(app, today):
 
 
 def test_the_leader_arms_the_kiosk_and_every_screen_sees_the_card_bound(app, today):
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     ctx = app.extensions["kiosk"]
     taps.handle(ctx, uid_of("20001"), "kiosk")
     client.get_received("/kiosk")
@@ -83,7 +83,7 @@ def test_the_leader_arms_the_kiosk_and_every_screen_sees_the_card_bound(app, tod
 
 
 def test_arming_for_an_approval_that_does_not_exist_is_refused_with_a_message(app):
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     taps.handle(app.extensions["kiosk"], uid_of("20001"), "kiosk")
     answer = client.emit("start_visitor_binding", {"approval_id": 404}, namespace="/kiosk", callback=True)
     assert answer["ok"] is False and answer["error"] == "no_such_approval" and "404" in answer["message"]
@@ -93,13 +93,13 @@ def test_arming_for_an_approval_that_does_not_exist_is_refused_with_a_message(ap
 
 def test_a_reconnecting_screen_sees_the_armed_binding_and_the_visitors_inside(app, today, clock):
     ctx = app.extensions["kiosk"]
-    client = socketio.test_client(app, namespace="/kiosk")
+    client = screen_client(app)
     (snap,) = received(client, "snapshot")
     assert snap["visitors"] == [] and snap["visitor_binding"] is None
     taps.handle(ctx, uid_of("20001"), "kiosk")
     client.emit("start_visitor_binding", {"approval_id": today["id"]}, namespace="/kiosk", callback=True)
     client.disconnect(namespace="/kiosk")
-    client.connect(namespace="/kiosk")
+    client.connect(namespace="/kiosk", headers=client.screen_headers)
     (snap,) = received(client, "snapshot")
     assert snap["visitor_binding"]["approval_id"] == today["id"]
     taps.handle(ctx, CARD, "kiosk")
@@ -108,6 +108,6 @@ def test_a_reconnecting_screen_sees_the_armed_binding_and_the_visitors_inside(ap
     (changed,) = received(client, "visitors_changed")
     assert [v["name"] for v in changed["visitors"]] == ["谭明"]
     client.disconnect(namespace="/kiosk")
-    client.connect(namespace="/kiosk")
+    client.connect(namespace="/kiosk", headers=client.screen_headers)
     (snap,) = received(client, "snapshot")
     assert [v["name"] for v in snap["visitors"]] == ["谭明"] and snap["visitor_binding"] is None

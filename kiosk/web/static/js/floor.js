@@ -44,9 +44,10 @@ function drawConnection() {
   const banner = byTestId("connection-status");
   banner.dataset.state = connection;
   banner.hidden = connection === "connected";
-  body.classList.toggle("stale", connection === "disconnected");
+  body.classList.toggle("stale", connection === "disconnected" || connection === "not_paired");
   setText(banner.querySelector(".connection-text"),
-          t(connection === "disconnected" ? "conn.lost" : connection === "connected" ? "conn.ok" : "conn.connecting"));
+          t(connection === "not_paired" ? "conn.not_paired" : connection === "disconnected" ? "conn.lost"
+            : connection === "connected" ? "conn.ok" : "conn.connecting"));
 }
 
 function drawCounts() {
@@ -165,7 +166,13 @@ function start() {
     drawConnection();
     if (reason === "io server disconnect") socket.connect();
   });
-  socket.on("connect_error", () => { connection = "disconnected"; drawConnection(); });
+  socket.on("connect_error", (err) => {
+    // Refused by the server: neither a paired screen nor a desk login. Retrying cannot help; say so.
+    const refused = err && /not paired/.test(String(err.message));
+    if (refused) socket.disconnect();
+    connection = refused ? "not_paired" : "disconnected";
+    drawConnection();
+  });
   socket.on("snapshot", onSnapshot);
   socket.on("floor_changed", onFloorChanged);
   socket.on("leader_session_started", (p) => { flags.leaderStarted(p); });

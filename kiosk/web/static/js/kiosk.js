@@ -50,7 +50,10 @@ function drawConnection() {
   banner.dataset.state = connection;
   banner.hidden = connection === "connected";
   body.classList.toggle("stale", connection === "disconnected");
+  // An unpaired screen shows no board at all, only what to do (the server refused its socket).
+  body.classList.toggle("not-paired", connection === "not_paired");
   let text = t("conn.connecting");
+  if (connection === "not_paired") text = t("conn.not_paired");
   if (connection === "connected") text = t("conn.ok");
   if (connection === "disconnected") {
     const secs = Math.floor((Date.now() - lostAt) / 1000);
@@ -141,7 +144,16 @@ function start() {
     // The client reconnects by itself except when the server hung up on it: then ask again.
     if (reason === "io server disconnect") socket.connect();
   });
-  socket.on("connect_error", () => setConnection("disconnected"));
+  socket.on("connect_error", (err) => {
+    // Refused in the server's connect handler: this browser is not a paired screen. Retrying cannot help
+    // until an admin pairs it, so stop and say so instead of showing a stale board.
+    if (err && /not paired/.test(String(err.message))) {
+      socket.disconnect();
+      setConnection("not_paired");
+      return;
+    }
+    setConnection("disconnected");
+  });
 
   socket.on("snapshot", applySnapshot);
   socket.on("tap_recorded", (p) => {
