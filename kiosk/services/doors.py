@@ -196,9 +196,12 @@ def publish_all(ctx: ServiceContext, pubs: list[Publication]) -> None:
         ctx.publish(name, payload)
 
 
+_DOORS_WITH_READERS = select(_doors).where(_doors.c.readers != "")  # built once: asked on every tap
+
+
 def door_for_reader(conn: Connection, reader_id: str) -> Any:
     """The door a reader stands at, or None."""
-    for door in conn.execute(select(_doors).where(_doors.c.readers != "")):
+    for door in conn.execute(_DOORS_WITH_READERS):
         if reader_id in [r.strip() for r in door.readers.split(",")]:
             return door
     return None

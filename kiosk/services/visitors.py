@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from kiosk.domain import access
 from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
@@ -313,16 +313,42 @@ def binding_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None
     return _armed_payload(armed)
 
 
+_ACTIVE_CARD = (  # built once: every roll call tap asks it
+    select(_cards.c.id.label("card_id"), _cards.c.uid, _cards.c.inside, _cards.c.entered_at,
+           _approvals.c.id.label("approval_id"), _approvals.c.name, _approvals.c.organisation,
+           _approvals.c.purpose, _approvals.c.valid_from, _approvals.c.valid_until,
+           _approvals.c.host_employee_no, _approvals.c.escort_required, _approvals.c.id_doc_tail,
+           _approvals.c.cancelled_at)
+    .join(_approvals, _approvals.c.id == _cards.c.approval_id)
+    .where(_cards.c.uid == bindparam("uid"), _cards.c.released_at.is_(None)))
+
+
 def _active_card(conn: Connection, uid: str) -> Any:
     """The active binding of a card UID with its approval, or None."""
-    return conn.execute(
-        select(_cards.c.id.label("card_id"), _cards.c.uid, _cards.c.inside, _cards.c.entered_at,
-               _approvals.c.id.label("approval_id"), _approvals.c.name, _approvals.c.organisation,
-               _approvals.c.purpose, _approvals.c.valid_from, _approvals.c.valid_until,
-               _approvals.c.host_employee_no, _approvals.c.escort_required, _approvals.c.id_doc_tail,
-               _approvals.c.cancelled_at)
-        .join(_approvals, _approvals.c.id == _cards.c.approval_id)
-        .where(_cards.c.uid == uid, _cards.c.released_at.is_(None))).first()
+    return conn.execute(_ACTIVE_CARD, {"uid": uid}).first()
+
+
+_ACTIVE_UIDS = select(_cards.c.uid).where(_cards.c.released_at.is_(None))
+ACTIVE_UIDS_TTL = timedelta(seconds=2)
+
+
+def _active_uids(ctx: ServiceContext, now: datetime) -> frozenset[str]:
+    """UIDs of cards visitors hold now, cached for two seconds (one small query instead of one per tap).
+
+    This process refreshes it at once when it binds or signs out a card; a card bound through another
+    server process is seen here within two seconds.
+    """
+    cached = getattr(ctx, "_visitor_uids", None)
+    if cached is not None and now - cached[0] < ACTIVE_UIDS_TTL and cached[0] <= now:
+        return cached[1]
+    with ctx.engine.connect() as conn:
+        uids = frozenset(r.uid for r in conn.execute(_ACTIVE_UIDS))
+    ctx._visitor_uids = (now, uids)  # type: ignore[attr-defined]
+    return uids
+
+
+def _forget_active_uids(ctx: ServiceContext) -> None:
+    ctx._visitor_uids = None  # type: ignore[attr-defined]
 
 
 def kiosk_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | None = None) -> dict[str, Any] | None:
@@ -337,7 +363,9 @@ def kiosk_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | 
         if armed is not None and armed.expires_at <= now:
             del _armed(ctx)[reader_id]
             armed = None
-    # The roll call hot path pays one indexed lookup here; the badge lookup only while a kiosk is armed.
+    # The roll call hot path: a card no visitor holds, at a kiosk not armed, is roll call's at once.
+    if armed is None and uid not in _active_uids(ctx, now):
+        return None
     with ctx.engine.connect() as conn:
         card = _active_card(conn, uid)
         is_badge = armed is not None and card is None and conn.execute(
@@ -389,6 +417,7 @@ def _bind(ctx: ServiceContext, armed: ArmedBinding, uid: str, reader_id: str, no
                "bound_by": armed.armed_by, "valid_from": iso(row.valid_from), "valid_until": iso(row.valid_until),
                "escort_required": bool(row.escort_required), "at": iso(now)}
     logger.info("visitor card %s bound to approval %s by %s", masked_uid(uid), row.id, armed.armed_by)
+    _forget_active_uids(ctx)
     ctx.publish("visitor_card_bound", payload)
     return payload
 
@@ -417,6 +446,7 @@ def _sign_out(ctx: ServiceContext, uid: str, reader_id: str, now: datetime) -> d
                "approval_id": card.approval_id, "name": card.name, "organisation": card.organisation,
                "uid_tail": masked_uid(uid), "was_inside": bool(card.inside), "at": iso(now)}
     logger.info("visitor card %s signed out at %s", masked_uid(uid), reader_id)
+    _forget_active_uids(ctx)
     ctx.publish("visitor_signed_out", payload)
     publish_all(ctx, pubs)
     if card.inside:
