@@ -160,3 +160,30 @@ class ReaderCore:
             on_health(self._health, self._message)
         except Exception:
             logger.exception("health handler failed on reader %s", self.reader_id)
+
+
+class CoreBackedReader:
+    """A reader driven from code (simulated, keyboard wedge): a ReaderCore and the port's plumbing."""
+
+    def __init__(self, *, reader_id: str, debounce: float, clock: Callable[[], float],
+                 health: ReaderHealth, message: str) -> None:
+        self.reader_id = reader_id
+        self._core = ReaderCore(reader_id, debounce, clock=clock, health=health, message=message)
+
+    @property
+    def health(self) -> ReaderHealth:
+        """The current health."""
+        return self._core.health
+
+    @property
+    def health_message(self) -> str:
+        """The human message that goes with the current health."""
+        return self._core.message
+
+    def start(self, on_tap: TapHandler, on_health: HealthHandler) -> None:
+        """Subscribe the handlers; the health handler hears the current health at once."""
+        self._core.attach(on_tap, on_health)
+
+    def stop(self) -> None:
+        """Unsubscribe the handlers; safe to call twice."""
+        self._core.detach()

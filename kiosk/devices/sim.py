@@ -11,39 +11,20 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from kiosk.devices.base import BadgeRead, HealthHandler, ReaderCore, ReaderHealth, TapHandler
+from kiosk.devices.base import BadgeRead, CoreBackedReader, ReaderCore, ReaderHealth
 from kiosk.domain.badges import normalize_uid
 
 CONNECTED_MESSAGE = "simulated reader"
 UNPLUGGED_MESSAGE = "simulated reader unplugged"
 
 
-class SimulatedReader:
+class SimulatedReader(CoreBackedReader):
     """A reader whose badge taps and plug state come from ``tap()``, ``unplug()`` and ``replug()``."""
 
     def __init__(self, *, reader_id: str = "kiosk", debounce: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.reader_id = reader_id
-        self._core = ReaderCore(reader_id, debounce, clock=clock,
-                                health=ReaderHealth.CONNECTED, message=CONNECTED_MESSAGE)
-
-    @property
-    def health(self) -> ReaderHealth:
-        """The current health."""
-        return self._core.health
-
-    @property
-    def health_message(self) -> str:
-        """The human message that goes with the current health."""
-        return self._core.message
-
-    def start(self, on_tap: TapHandler, on_health: HealthHandler) -> None:
-        """Subscribe the handlers; the health handler hears the current health at once."""
-        self._core.attach(on_tap, on_health)
-
-    def stop(self) -> None:
-        """Unsubscribe the handlers; safe to call twice."""
-        self._core.detach()
+        super().__init__(reader_id=reader_id, debounce=debounce, clock=clock,
+                         health=ReaderHealth.CONNECTED, message=CONNECTED_MESSAGE)
 
     def tap(self, uid: str | bytes, *, now: float | None = None) -> BadgeRead | None:
         """Present a badge; return the read handed on, or None if dropped (repeat, unplugged, not started).

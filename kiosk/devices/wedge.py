@@ -12,38 +12,22 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from kiosk.devices.base import BadgeRead, HealthHandler, ReaderCore, ReaderHealth, TapHandler
+from kiosk.devices.base import BadgeRead, CoreBackedReader, ReaderHealth
 from kiosk.domain.badges import normalize_uid
 
 CONNECTED_MESSAGE = "keyboard-wedge reader: badges are typed into the kiosk page"
 
 
-class WedgeReader:
-    """A reader fed with the text a keyboard-wedge reader typed into the kiosk page."""
+class WedgeReader(CoreBackedReader):
+    """A reader fed with the text a keyboard-wedge reader typed into the kiosk page.
+
+    Its health is always CONNECTED: the server cannot see a keyboard reader.
+    """
 
     def __init__(self, *, reader_id: str = "kiosk", debounce: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.reader_id = reader_id
-        self._core = ReaderCore(reader_id, debounce, clock=clock,
-                                health=ReaderHealth.CONNECTED, message=CONNECTED_MESSAGE)
-
-    @property
-    def health(self) -> ReaderHealth:
-        """Always CONNECTED: the server cannot see a keyboard reader."""
-        return self._core.health
-
-    @property
-    def health_message(self) -> str:
-        """The human message that goes with the health."""
-        return self._core.message
-
-    def start(self, on_tap: TapHandler, on_health: HealthHandler) -> None:
-        """Subscribe the handlers; the health handler hears CONNECTED at once."""
-        self._core.attach(on_tap, on_health)
-
-    def stop(self) -> None:
-        """Unsubscribe the handlers; safe to call twice."""
-        self._core.detach()
+        super().__init__(reader_id=reader_id, debounce=debounce, clock=clock,
+                         health=ReaderHealth.CONNECTED, message=CONNECTED_MESSAGE)
 
     def submit(self, uid_text: str, *, now: float | None = None) -> BadgeRead | None:
         """Take the text typed by the reader; return the read handed on, or None if dropped.
