@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import SocketIOClient, free_port, print_table, start_kiosk, summary
-from bench.sensor_ingest import baseline, prepare
+from bench._common import print_table, summary
+from bench.sensor_ingest import baseline, prepare, sensor_chain
 
 
 def define_door(instance: Path) -> None:
@@ -41,19 +41,10 @@ def define_door(instance: Path) -> None:
 
 def alarm_path(n: int, work: Path) -> list[float]:
     """ms from the door's IN frame on the pty to the client holding the forced-open alert."""
-    from kiosk.devices.sensor_sim import GATEWAY_ID, DemoSensors
-
     instance = work / "instance"
     secret = prepare(instance)
     define_door(instance)
-    port = free_port()
-    proc = start_kiosk(instance, port, KIOSK_NFC_DEVICE="none", KIOSK_GATEWAY_SECRETS=f"{GATEWAY_ID}={secret}",
-                       KIOSK_GATEWAY_SILENT_SECONDS="60")
-    node_side = DemoSensors(instance, f"http://127.0.0.1:{port}", log_level="WARNING")
-    try:
-        client = SocketIOClient(f"http://127.0.0.1:{port}")
-        client.wait_for("snapshot")
-        node_side.start()
+    with sensor_chain(instance, secret) as (node_side, client):
         deadline = time.monotonic() + 20
         while True:  # the first heartbeat tells the kiosk the door is closed
             payload, _ = client.wait_for("door_changed", timeout=max(0.1, deadline - time.monotonic()))
@@ -73,12 +64,7 @@ def alarm_path(n: int, work: Path) -> list[float]:
                 payload, _ = client.wait_for("door_changed")
                 if payload["contact"] == "closed":
                     break
-        client.close()
         return out
-    finally:
-        node_side.stop()
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def main() -> None:

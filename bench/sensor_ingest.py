@@ -20,7 +20,9 @@ import sqlite3
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -89,12 +91,11 @@ def stored_changes(instance: Path) -> int:
         db.close()
 
 
-def kiosk_path(n: int, rate: int, burst: int, work: Path) -> tuple[list[float], dict[str, float]]:
-    """Latencies through the real chain, then a sustained burst at ``rate`` changes/s."""
-    from kiosk.devices.sensor_sim import DemoSensors, GATEWAY_ID
+@contextmanager
+def sensor_chain(instance: Path, secret: str) -> Iterator[tuple[Any, SocketIOClient]]:
+    """``kiosk serve`` on the instance, a browser-like client on it, then the demo's node and gateway process."""
+    from kiosk.devices.sensor_sim import GATEWAY_ID, DemoSensors
 
-    instance = work / "instance"
-    secret = prepare(instance)
     port = free_port()
     proc = start_kiosk(instance, port, KIOSK_NFC_DEVICE="none", KIOSK_GATEWAY_SECRETS=f"{GATEWAY_ID}={secret}",
                        KIOSK_GATEWAY_SILENT_SECONDS="60")
@@ -103,6 +104,18 @@ def kiosk_path(n: int, rate: int, burst: int, work: Path) -> tuple[list[float], 
         client = SocketIOClient(f"http://127.0.0.1:{port}")
         client.wait_for("snapshot")
         node_side.start()
+        yield node_side, client
+        client.close()
+    finally:
+        node_side.stop()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def kiosk_path(n: int, rate: int, burst: int, work: Path) -> tuple[list[float], dict[str, float]]:
+    """Latencies through the real chain, then a sustained burst at ``rate`` changes/s."""
+    instance = work / "instance"
+    with sensor_chain(instance, prepare(instance)) as (node_side, client):
         # Wait until the gateway has reported the door (reconciled from the first heartbeat).
         deadline = time.monotonic() + 20
         while True:
@@ -134,13 +147,8 @@ def kiosk_path(n: int, rate: int, burst: int, work: Path) -> tuple[list[float], 
             time.sleep(0.05)
         done_s = time.monotonic() - t_start
         stored = stored_changes(instance) - before
-        client.close()
         return lat, {"burst": burst, "sent_per_s": round(burst / sent_s), "stored": stored,
                      "lost": burst - stored, "drained_per_s": round(stored / done_s)}
-    finally:
-        node_side.stop()
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def main() -> None:

@@ -9,12 +9,14 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
 from kiosk.config import load_config
+from kiosk.services.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +25,15 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@contextmanager
+def refusals_as_click_errors() -> Iterator[None]:
+    """Show a service's refusal as the command's error message (exit code 1), not a traceback."""
+    try:
+        yield
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 def _context(instance: str | None):  # type: ignore[no-untyped-def]
@@ -222,12 +233,8 @@ def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> Non
     """
     from kiosk.services import imports
 
-    from kiosk.services.errors import ServiceError
-
-    try:
+    with refusals_as_click_errors():
         result = imports.import_file(_context(obj["instance"]), kind, file, dry_run=dry_run, actor="cli")
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from None
     for err in result.errors:
         click.echo(str(err), err=True)
     if result.errors:
@@ -243,7 +250,6 @@ def export_cmd(obj: dict[str, Any], kind: str, file: Path) -> None:
     """Export staff, badges, shifts, roster, seats or sensor points to CSV or XLSX (by extension), importable again."""
     from kiosk.services import imports
 
-    from kiosk.services.errors import ServiceError
 
     try:
         n = imports.export_file(_context(obj["instance"]), kind, file)
@@ -293,7 +299,6 @@ def visitor_approve(obj: dict[str, Any], by: str, name: str, org: str, id_tail: 
                     valid_until: str, host: str, escort: bool) -> None:
     """Record a visit approved by the Hotline Management Section."""
     from kiosk.services import visitors
-    from kiosk.services.errors import ServiceError
 
     ctx = _context(obj["instance"])
     try:
@@ -331,13 +336,10 @@ def visitor_list(obj: dict[str, Any], include_all: bool) -> None:
 def visitor_cancel(obj: dict[str, Any], approval_id: int, by: str, reason: str) -> None:
     """Cancel a visitor approval: its card no longer opens a door."""
     from kiosk.services import visitors
-    from kiosk.services.errors import ServiceError
 
     ctx = _context(obj["instance"])
-    try:
+    with refusals_as_click_errors():
         a = visitors.cancel_approval(ctx, by, approval_id, reason)
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from None
     click.echo("cancelled " + _visitor_line(a, ctx.tz))
     if a["inside"]:
         click.echo("the visitor is still inside: the duty leader sees them out and signs the card out at the kiosk")
@@ -563,13 +565,10 @@ def _password(password_stdin: bool) -> str:
 def user_add(obj: dict[str, Any], username: str, employee_no: str, password_stdin: bool) -> None:
     """Create a desk login linked to a member of staff (asks for the password twice)."""
     from kiosk.services import users
-    from kiosk.services.errors import ServiceError
 
     ctx = _context(obj["instance"])
-    try:
+    with refusals_as_click_errors():
         users.add_user(ctx, username, employee_no, _password(password_stdin))
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from None
     role = next((u["role"] for u in users.list_users(ctx) if u["username"] == username), "?")
     click.echo(f"desk login {username} added for {employee_no} (role now: {role})")
 
@@ -581,13 +580,10 @@ def user_add(obj: dict[str, Any], username: str, employee_no: str, password_stdi
 def user_passwd(obj: dict[str, Any], username: str, password_stdin: bool) -> None:
     """Set a new password; the login's open sessions end and any lockout is lifted."""
     from kiosk.services import users
-    from kiosk.services.errors import ServiceError
 
     ctx = _context(obj["instance"])
-    try:
+    with refusals_as_click_errors():
         users.set_password(ctx, username, _password(password_stdin))
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from None
     click.echo(f"password of {username} changed; its sessions have ended")
 
 
@@ -597,12 +593,9 @@ def user_passwd(obj: dict[str, Any], username: str, password_stdin: bool) -> Non
 def user_lock(obj: dict[str, Any], username: str) -> None:
     """Lock a login until it is unlocked; its open sessions end at once."""
     from kiosk.services import users
-    from kiosk.services.errors import ServiceError
 
-    try:
+    with refusals_as_click_errors():
         users.lock_user(_context(obj["instance"]), username)
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from None
     click.echo(f"{username} is locked; its sessions have ended")
 
 
@@ -612,12 +605,9 @@ def user_lock(obj: dict[str, Any], username: str) -> None:
 def user_unlock(obj: dict[str, Any], username: str) -> None:
     """Lift a lock (set by `user lock` or after repeated wrong passwords)."""
     from kiosk.services import users
-    from kiosk.services.errors import ServiceError
 
-    try:
+    with refusals_as_click_errors():
         users.unlock_user(_context(obj["instance"]), username)
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from None
     click.echo(f"{username} is unlocked")
 
 
@@ -649,12 +639,9 @@ def screen() -> None:
 def screen_pair(obj: dict[str, Any], name: str, by: str, base_url: str) -> None:
     """Print a one-time pairing URL (valid 10 minutes) to open on the screen NAME."""
     from kiosk.services import screens
-    from kiosk.services.errors import ServiceError
 
-    try:
+    with refusals_as_click_errors():
         code = screens.pair(_context(obj["instance"]), name, by)
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from None
     click.echo(f"{base_url.rstrip('/')}/pair?code={code}")
     click.echo(f"open it on the screen {name} within {int(screens.CODE_VALID.total_seconds() // 60)} minutes; "
                "it works once")
@@ -680,12 +667,9 @@ def screen_list(obj: dict[str, Any]) -> None:
 def screen_revoke(obj: dict[str, Any], name: str) -> None:
     """Refuse the screen NAME from now on (pair it again to let it back)."""
     from kiosk.services import screens
-    from kiosk.services.errors import ServiceError
 
-    try:
+    with refusals_as_click_errors():
         screens.revoke(_context(obj["instance"]), name)
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from None
     click.echo(f"screen {name} revoked")
 
 
