@@ -142,23 +142,29 @@ def kiosk_path(n: int, rate: int, burst: int, work: Path) -> tuple[list[float], 
                 time.sleep(delay)  # sleep, not spin: the machine has two cores and the chain needs them
             node_side.node.toggle(1)
         sent_s = time.monotonic() - t_start
+        backlog = before + burst - stored_changes(instance)
         deadline = time.monotonic() + 60
         while stored_changes(instance) < before + burst and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.01)
         done_s = time.monotonic() - t_start
         stored = stored_changes(instance) - before
         return lat, {"burst": burst, "sent_per_s": round(burst / sent_s), "stored": stored,
-                     "lost": burst - stored, "drained_per_s": round(stored / done_s)}
+                     "lost": burst - stored, "backlog_at_end_of_sending": backlog,
+                     "drain_tail_ms": round((done_s - sent_s) * 1000),
+                     "drained_per_s": round(stored / done_s)}
 
 
 def main() -> None:
     """Measure both paths in this run and print the table and the JSON line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer changes (under a minute)")
+    ap.add_argument("--rate", type=int, default=1500,
+                    help="offered load of the sustained part, changes/s (default 1500: above the 1000/s goal, "
+                         "so the drain rate measures what the chain sustains rather than what was offered)")
     args = ap.parse_args()
     n = 300 if args.quick else 1000
     burst = 3000 if args.quick else 10000
-    rate = 1000
+    rate = args.rate
     with tempfile.TemporaryDirectory(prefix="bench-sensor-") as tmp:
         work = Path(tmp)
         baseline(50, work)  # warm-up
@@ -171,8 +177,9 @@ def main() -> None:
         ("kiosk: pty → gateway → outbox → HTTP → server", kiosk)])
     print(f"  ratio p99 kiosk/baseline: {ratio}  (goal <= 2.0)")
     print(f"  sustained: {sustained['burst']} changes sent at {sustained['sent_per_s']}/s, "
-          f"{sustained['stored']} stored, {sustained['lost']} lost, drained at {sustained['drained_per_s']}/s "
-          f"(goal >= 1000/s, none lost)")
+          f"{sustained['stored']} stored, {sustained['lost']} lost; {sustained['backlog_at_end_of_sending']} "
+          f"still queued when sending ended, all stored {sustained['drain_tail_ms']} ms later: "
+          f"{sustained['drained_per_s']}/s end to end (goal >= 1000/s, none lost)")
     print(json.dumps({"bench": "sensor_ingest", "p50_ms": kiosk["p50_ms"], "p99_ms": kiosk["p99_ms"],
                       "baseline_p50_ms": base["p50_ms"], "baseline_p99_ms": base["p99_ms"], "ratio_p99": ratio,
                       "changes": n, "goal_ratio_p99": 2.0, **{f"sustained_{k}": v for k, v in sustained.items()}}))
