@@ -133,17 +133,23 @@ def head(conn: Connection) -> tuple[int, str] | None:
 def seal_pending(conn: Connection, limit: int = SEAL_BATCH) -> int:
     """Chain up to ``limit`` unsealed rows, in id order, after the head. Call under :func:`sealing_transaction`."""
     last = head(conn)
-    seq, prev = last if last else (0, GENESIS)
     rows = conn.execute(select(*ROW_COLUMNS).where(_c.seq.is_(None)).order_by(_c.id).limit(limit)).all()
+    params = _chain(last, rows)
+    if params:
+        conn.execute(_SEAL, params)
+    return len(params)
+
+
+def _chain(last: tuple[int, str] | None, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The chain positions of ``rows`` after the head ``last``: the UPDATE parameters that seal them."""
+    seq, prev = last if last else (0, GENESIS)
     params = []
     for row in rows:
         seq += 1
         digest = chain_hash(prev, canonical_row(row, seq))
         params.append({"_id": row.id, "_seq": seq, "_prev": prev, "_hash": digest})
         prev = digest
-    if params:
-        conn.execute(_SEAL, params)
-    return len(params)
+    return params
 
 
 def has_unsealed(engine: Engine) -> bool:
@@ -156,11 +162,30 @@ def seal(engine: Engine, batch: int = SEAL_BATCH) -> int:
     """Seal every row visible now, one short transaction per batch; return how many were sealed."""
     total = 0
     while True:
-        with sealing_transaction(engine) as conn:
-            n = seal_pending(conn, batch)
+        n = _seal_batch(engine, batch)
         total += n
         if n < batch:
             return total
+
+
+def _seal_batch(engine: Engine, batch: int) -> int:
+    """Seal up to ``batch`` rows, hashing them BEFORE taking the write lock.
+
+    Hashing is most of a seal's work; done under the lock it kept every writer (a badge tap, a door
+    event) waiting for it. The head is read again under the lock: if another sealer moved it meanwhile,
+    this batch is chained afresh there, so the chain stays one line whoever seals.
+    """
+    with engine.connect() as conn:
+        last = head(conn)
+        rows = conn.execute(select(*ROW_COLUMNS).where(_c.seq.is_(None)).order_by(_c.id).limit(batch)).all()
+    if not rows:
+        return 0
+    params = _chain(last, rows)
+    with sealing_transaction(engine) as conn:
+        if head(conn) != last:
+            return seal_pending(conn, batch)
+        conn.execute(_SEAL, params)
+    return len(params)
 
 
 # --- retention ---------------------------------------------------------------------------------------------

@@ -181,6 +181,27 @@ def test_sealing_continues_the_chain_from_the_last_sealed_row(engine):
     assert eventlog.verify(engine).ok
 
 
+def test_a_batch_hashed_before_another_sealer_moved_the_head_is_chained_afresh_under_the_lock(engine, monkeypatch):
+    write(engine, 4)
+    chain_outside_the_lock = eventlog._chain
+    raced = []
+
+    def chain_then_race(last, rows):
+        params = chain_outside_the_lock(last, rows)
+        if not raced:  # another sealer gets the lock first and seals two rows
+            raced.append(True)
+            with eventlog.sealing_transaction(engine) as conn:
+                eventlog.seal_pending(conn, 2)
+        return params
+
+    monkeypatch.setattr(eventlog, "_chain", chain_then_race)
+    assert eventlog.seal(engine) == 2  # the other two were sealed by the racer
+
+    rows = chain(engine)
+    assert [r.seq for r in rows] == [1, 2, 3, 4]
+    assert eventlog.verify(engine).ok
+
+
 def test_the_database_refuses_to_update_or_delete_a_row_or_to_insert_one_already_sealed(engine):
     write(engine, 3)
     eventlog.seal(engine)
