@@ -1,0 +1,168 @@
+"""Pushes to a screen written by the thread that publishes them, when nothing is queued before them.
+
+python-engineio hands every outgoing packet to a writer thread per websocket through a queue. That
+hand-off (wake the writer, then wait for the interpreter's lock while the publishing thread carries
+on) was about half the time from a badge tap to its result on the screen. A
+:class:`DirectSendSocket` writes a packet at once instead, from the publishing thread, when nothing
+queued earlier is still unwritten and the socket can take it without blocking; otherwise the packet
+goes through the queue and the writer thread as before.
+
+Order is kept. ``_queued`` counts packets put on the queue and not yet taken by the writer,
+``_in_hand`` those taken and not yet written; a packet is written directly only when both are zero,
+and every write to one websocket is made holding one lock, which the publisher never waits for. A screen that stopped reading (a full
+socket buffer) never holds up the publisher: the direct path is taken only when the kernel's send
+buffer has room for the whole packet. Only connections that start on the websocket transport (the kiosk's screens
+do) take the direct path; one upgraded from long-polling keeps the queue throughout.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import socket
+import struct
+import termios
+import threading
+from typing import Any
+
+import engineio.server
+import engineio.socket
+from wsproto.events import Message, TextMessage
+
+logger = logging.getLogger(__name__)
+
+
+def _write(ws: Any, data: Any) -> None:
+    """Write one message on python-engineio's websocket wrapper, all of it.
+
+    simple-websocket 1.1.0 writes a frame with one ``socket.send`` and ignores a short count, so a
+    large message to a screen whose buffer is nearly full went out truncated and the stream was lost
+    (simple-websocket issue #45, fixed after 1.1.0). Its frame is built the same way here and
+    written with ``sendall``.
+    """
+    conn = ws.ws  # the simple_websocket.Server
+    if not conn.connected:
+        raise OSError("websocket closed")
+    message = Message(data=data) if isinstance(data, bytes) else TextMessage(data=str(data))
+    conn.sock.sendall(conn.ws.send(message))
+
+
+class _WriterSide:
+    """The websocket as the writer thread sees it: its writes take turns with direct ones."""
+
+    def __init__(self, ws: Any, owner: DirectSendSocket) -> None:
+        self.ws = ws
+        self._owner = owner
+
+    def send(self, data: Any) -> None:
+        """Write one packet for the writer thread (waiting, as upstream, for a slow screen)."""
+        owner = self._owner
+        try:
+            with owner._io:
+                _write(self.ws, data)
+        finally:
+            with owner._state:
+                owner._in_hand = max(0, owner._in_hand - 1)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ws, name)
+
+
+class DirectSendSocket(engineio.socket.Socket):
+    """An Engine.IO socket that writes websocket packets from the publishing thread when it safely can.
+
+    Two locks: ``_state`` guards the counts and is never held while writing; ``_io`` is held by
+    whoever writes to the websocket. The publishing thread never waits for ``_io``: if the writer
+    thread holds it, the packet is queued behind what the writer has in hand.
+    """
+
+    def __init__(self, server: Any, sid: str) -> None:
+        super().__init__(server, sid)
+        self._state = threading.Lock()
+        self._io = threading.Lock()
+        self._queued = 0  # put on the queue, not yet taken by the writer thread
+        self._in_hand = 0  # taken by the writer thread, not yet written
+        self._direct: _WriterSide | None = None
+        self._raw_sock: Any = None
+        self.direct_writes = 0
+
+    def send(self, pkt: Any) -> None:
+        """Send a packet: directly when nothing is queued before it and the socket has room for it."""
+        if not self.check_ping_timeout():
+            return
+        with self._state:
+            side = self._direct
+            if (side is None or self._queued or self._in_hand or not self._open()
+                    or not self._io.acquire(blocking=False)):
+                self._enqueue(pkt)
+                return
+        # We hold _io and nothing was pending: a packet published after this one queues behind it.
+        try:
+            data = pkt.encode()
+            if self._room_for(len(data.encode() if isinstance(data, str) else data)):
+                try:
+                    _write(side.ws, data)
+                    self.direct_writes += 1
+                    return
+                except Exception:  # noqa: BLE001 - the connection is going; the writer thread winds it up
+                    logger.debug("%s: direct write failed; the packet goes to the writer", self.sid)
+                    with self._state:
+                        self._direct = None
+            with self._state:
+                self._enqueue(pkt)
+        finally:
+            self._io.release()
+
+    def _enqueue(self, pkt: Any) -> None:
+        """Hand the packet to the writer thread (call with ``_state`` held)."""
+        self._queued += 1
+        self.queue.put(pkt)
+
+    def poll(self) -> list[Any]:
+        """Take what is queued (as upstream), moving the count from queued to in hand."""
+        packets = super().poll()
+        with self._state:
+            self._queued = max(0, self._queued - len(packets))
+            if self._direct is not None:
+                self._in_hand += len(packets)
+        return packets
+
+    def _open(self) -> bool:
+        """Whether the websocket is up (not upgrading, not closing)."""
+        return self.upgraded and not self.upgrading and not self.closing and not self.closed
+
+    def _room_for(self, nbytes: int) -> bool:
+        """Whether the kernel's send buffer takes ``nbytes`` more now, so the write cannot block.
+
+        Asks the kernel how much is still queued to go out (``TIOCOUTQ``) against the buffer's size,
+        with room to spare for the frame's and the kernel's own overhead. A screen that stopped reading
+        fills its buffer and from then on gets its pushes through the writer thread.
+        """
+        try:
+            fd = self._raw_sock.fileno()
+            outq = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+            sndbuf = self._raw_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        except (OSError, ValueError, AttributeError):
+            return False
+        return outq + 2 * nbytes + 1024 <= sndbuf // 2
+
+    def _websocket_handler(self, ws: Any) -> Any:
+        """Run the upstream handler on a websocket whose writer-thread writes take turns with direct ones."""
+        side = _WriterSide(ws, self)
+        # python-engineio's threading driver wraps simple-websocket's connection (``ws.ws``), which holds
+        # the TCP socket (``ws.ws.sock``): that is what :meth:`_room_for` asks.
+        sock = getattr(getattr(ws, "ws", None), "sock", None)
+        if not self.connected and sock is not None:  # websocket from the start, not an upgrade from polling
+            with self._state:
+                self._raw_sock = sock
+                self._direct = side
+        try:
+            return super()._websocket_handler(side)
+        finally:
+            with self._state:
+                self._direct = None
+
+
+def install() -> None:
+    """Make python-engineio create :class:`DirectSendSocket` for every new connection (idempotent)."""
+    engineio.server.socket.Socket = DirectSendSocket  # type: ignore[attr-defined]

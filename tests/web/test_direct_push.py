@@ -1,0 +1,129 @@
+"""Pushes written by the publishing thread: real websockets on a real server, order kept, no blocking."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import socketio
+import websocket
+from werkzeug.serving import make_server
+
+from kiosk.web import push
+
+NS = "/kiosk"
+
+
+class Rig:
+    """A python-socketio server (threading mode, simple-websocket) on Werkzeug, as the kiosk runs it."""
+
+    def __init__(self) -> None:
+        push.install()
+        self.sio = socketio.Server(async_mode="threading", ping_interval=60, ping_timeout=60)
+        self.sio.on("connect", lambda sid, environ: True, namespace=NS)
+        self.server = make_server("127.0.0.1", 0, socketio.WSGIApp(self.sio), threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def client(self, rcvbuf: int | None = None) -> websocket.WebSocket:
+        """A browser-like client on the websocket transport from the start, connected to the namespace."""
+        opts = ((socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf),) if rcvbuf else ()
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=websocket", timeout=30, sockopt=opts)
+        assert ws.recv().startswith("0")
+        ws.send(f"40{NS},")
+        assert ws.recv().startswith(f"40{NS},")
+        return ws
+
+    def sockets(self) -> list[Any]:
+        """The server's Engine.IO sockets."""
+        return list(self.sio.eio.sockets.values())
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    r = Rig()
+    yield r
+    r.close()
+
+
+def events(ws: websocket.WebSocket, n: int) -> list[tuple[str, Any]]:
+    """Read ``n`` events on the namespace (answering pings)."""
+    out = []
+    prefix = f"42{NS},"
+    while len(out) < n:
+        msg = ws.recv()
+        if msg == "2":
+            ws.send("3")
+        elif msg.startswith(prefix):
+            name, payload = json.loads(msg[len(prefix):])
+            out.append((name, payload))
+    return out
+
+
+def test_every_connection_is_a_direct_send_socket(rig: Rig) -> None:
+    ws = rig.client()
+    assert [type(s) for s in rig.sockets()] == [push.DirectSendSocket]
+    ws.close()
+
+
+def test_a_push_to_a_websocket_screen_is_written_by_the_publishing_thread(rig: Rig) -> None:
+    ws = rig.client()
+    rig.sio.emit("tap_recorded", {"n": 1}, namespace=NS)
+    assert events(ws, 1) == [("tap_recorded", {"n": 1})]
+    (sock,) = rig.sockets()
+    assert sock.direct_writes >= 1
+    ws.close()
+
+
+def test_pushes_from_several_threads_all_arrive_each_thread_in_its_own_order(rig: Rig) -> None:
+    ws = rig.client()
+    threads, per_thread = 4, 300
+    start = threading.Barrier(threads)
+
+    def publish(t: int) -> None:
+        start.wait()
+        for i in range(per_thread):
+            rig.sio.emit("seq", {"t": t, "i": i}, namespace=NS)
+
+    workers = [threading.Thread(target=publish, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    got = events(ws, threads * per_thread)
+    for w in workers:
+        w.join(10)
+    for t in range(threads):
+        assert [p["i"] for _, p in got if p["t"] == t] == list(range(per_thread))
+    ws.close()
+
+
+def test_a_screen_that_stops_reading_does_not_hold_up_the_publisher(rig: Rig) -> None:
+    stuck = rig.client(rcvbuf=65536)  # it reads nothing until every push has been published
+    (sock,) = rig.sockets()
+    sock._raw_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)  # and the server's buffer is small
+    blob = "x" * 16384
+    pushes = 200  # 3 MB: far more than both buffers hold
+    done = threading.Event()
+
+    def publish() -> None:
+        for i in range(pushes):
+            rig.sio.emit("big", {"i": i, "blob": blob}, namespace=NS)
+        done.set()
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    # The publisher finishes while the screen reads nothing: what did not fit waits in the queue.
+    assert done.wait(60), "the publisher blocked on a screen that stopped reading"
+    assert 0 < sock.direct_writes < pushes
+    # When the screen reads again, every push arrives, whole and in order.
+    assert [p["i"] for _, p in events(stuck, pushes)] == list(range(pushes))
+    stuck.close()
