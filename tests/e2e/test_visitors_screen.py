@@ -81,7 +81,7 @@ def visits_prepared(visits: Visits) -> Callable[[Path, Any], None]:
                 "escort_required": False})["id"]
             # Reception hands the card out early; the door enforces the window (§2.2).
             ctx.leader_sessions["kiosk"] = LeaderSession(floor.leader.employee_no, floor.leader.name, "leader",
-                                                         now + timedelta(minutes=1))
+                                                         now + timedelta(minutes=1), pin_verified=True)
             for visit, card in (("early", EARLY_CARD), ("unescorted", WALK_IN_CARD)):
                 visitors.start_binding(ctx, "kiosk", visits.ids[visit])
                 assert visitors.kiosk_tap(ctx, card, "kiosk")["outcome"] == "bound"
