@@ -155,6 +155,7 @@ def test_the_floor_map_follows_the_platform_and_the_leader_clears_flags_by_badge
     tid(page, f"flag-cause-{signout_id}-other").click()
     expect(tid(page, "pin-who")).to_contain_text(floor.leader.name)
     enter_pin(page)
+    expect(tid(page, "floor-leader-who")).to_contain_text("已验证 PIN")
     expect(tid(page, "floor-leader-message")).to_have_text("选择“其他”时请写明原因")
     expect(tid(page, "floor-leader-message")).to_have_attribute("data-kind", "error")
     expect(tid(page, f"flag-{signout_id}")).to_be_visible()

@@ -188,7 +188,8 @@ function drawLeader() {
     setText(idle, "");
     return;
   }
-  setText(who, t(mayAct() ? "floor.leader.who" : "floor.leader.not_allowed", { name: l.name || "", no: l.employee_no || "" }));
+  const pin = mayAct() && l.pin_verified ? ` · ${t("pin.state.verified")}` : ""; // badge + PIN: the register too
+  setText(who, t(mayAct() ? "floor.leader.who" : "floor.leader.not_allowed", { name: l.name || "", no: l.employee_no || "" }) + pin);
   const until = time.parse(l.expires_at);
   setText(idle, until == null ? "" : t("floor.leader.idle", { s: Math.max(0, Math.ceil((until - time.now()) / 1000)) }));
 }
