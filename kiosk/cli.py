@@ -153,6 +153,8 @@ def demo(obj: dict[str, Any], host: str, port: int, reset: bool, platform_speed:
            banner=f"floor-kiosk demo\n  instance: {instance}\n  kiosk:    {url}\n"
                   f"  tap:      .venv/bin/kiosk --instance {instance} tap <UID>   (or use the tap panel)\n"
                   f"  door:     .venv/bin/kiosk --instance {instance} tap <UID> --reader door-main\n"
+                  f"  PIN:      {demo_data.DEMO_PIN}   (leaders, supervisors, security, admin: badge + PIN at the "
+                  f"kiosk for anything beyond acknowledging an alert)\n"
                   f"Press Ctrl+C to stop.")
 
 
@@ -623,6 +625,48 @@ def user_list(obj: dict[str, Any]) -> None:
         click.echo(f"{u['username']}\t{u['employee_no']}\t{u['name'] or '?'}\t{u['role'] or '-'}\t{state}")
     if not rows:
         click.echo("no desk logins; add one with: kiosk user add USERNAME --employee-no N")
+
+
+@main.group()
+def staff() -> None:
+    """Staff at the kiosk: leaders' PINs (badge + PIN for anything beyond acknowledging an alert)."""
+
+
+def _pin(pin_stdin: bool) -> str:
+    """The new PIN: one line from stdin (scripts), else asked twice without echo."""
+    if pin_stdin:
+        return sys.stdin.readline().strip()
+    return click.prompt("New PIN (4-6 digits)", hide_input=True, confirmation_prompt="Repeat the PIN")
+
+
+@staff.command("set-pin")
+@click.argument("employee_no")
+@click.option("--pin-stdin", is_flag=True, help="Read the PIN from the first line of stdin.")
+@click.pass_obj
+def staff_set_pin(obj: dict[str, Any], employee_no: str, pin_stdin: bool) -> None:
+    """Set (or change) the kiosk PIN of EMPLOYEE_NO: 4-6 digits, not trivially guessable; asked twice."""
+    from kiosk.services import pins
+
+    ctx = _context(obj["instance"])
+    with refusals_as_click_errors():
+        result = pins.set_pin(ctx, employee_no, _pin(pin_stdin))
+    verb = "changed" if result["outcome"] == "changed" else "set"
+    click.echo(f"kiosk PIN of {employee_no} {result['name']} ({result['role']}) {verb}")
+
+
+@staff.command("clear-pin")
+@click.argument("employee_no")
+@click.pass_obj
+def staff_clear_pin(obj: dict[str, Any], employee_no: str) -> None:
+    """Remove the kiosk PIN of EMPLOYEE_NO: at the kiosk they can then only acknowledge alerts."""
+    from kiosk.services import pins
+
+    with refusals_as_click_errors():
+        result = pins.clear_pin(_context(obj["instance"]), employee_no)
+    if result["outcome"] == "none_set":
+        click.echo(f"{employee_no} {result['name']} had no kiosk PIN; nothing to clear")
+    else:
+        click.echo(f"kiosk PIN of {employee_no} {result['name']} cleared")
 
 
 @main.group()

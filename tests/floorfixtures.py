@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
+from functools import cache
 from typing import Any
 
 from sqlalchemy import insert
@@ -13,6 +14,8 @@ from kiosk.store.db import sync_sequences
 from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, Zone
 
 DAY = date(2026, 11, 30)
+LEADER_PIN = "4826"  # the kiosk PIN of the leader 20001 and the supervisor 20008
+PIN_HOLDERS = ("20001", "20008")
 
 # employee_no: (name, role, active, badge uid, badge status)
 PEOPLE = {
@@ -36,7 +39,8 @@ def build_floor(ctx: ServiceContext) -> None:
         conn.execute(insert(Shift.__table__), [{"code": "D", "name": "白班", "start": "09:30", "end": "17:30"},
                                                {"code": "N", "name": "夜班", "start": "23:00", "end": "08:00"}])
         for i, (no, (name, role, active, uid, status)) in enumerate(PEOPLE.items(), start=1):
-            conn.execute(insert(Staff.__table__).values(id=i, employee_no=no, name=name, role=role, active=active))
+            conn.execute(insert(Staff.__table__).values(id=i, employee_no=no, name=name, role=role, active=active,
+                                                        pin_hash=pin_hash() if no in PIN_HOLDERS else None))
             conn.execute(insert(Badge.__table__).values(uid=uid, staff_id=i, status=status))
         roster = [("20001", None, "leader", "D"), ("20002", "A-02", "operator", "D"),
                   ("20003", "A-03", "operator", "D"), ("20004", "A-04", "operator", "D"),
@@ -50,6 +54,21 @@ def build_floor(ctx: ServiceContext) -> None:
         conn.execute(insert(Notice.__table__), [
             {"title": "供暖口径", "body": "供暖补贴转住建局", "question": "供暖补贴转哪里？",
              "valid_from": DAY, "valid_until": DAY}])
+
+
+@cache
+def pin_hash() -> str:
+    """LEADER_PIN hashed once per test process (scrypt is slow on purpose)."""
+    from kiosk.services.users import hash_password
+
+    return hash_password(LEADER_PIN)
+
+
+def enter_pin(ctx: ServiceContext, kiosk: str = "kiosk", pin: str = LEADER_PIN) -> dict[str, Any]:
+    """The leader who tapped at ``kiosk`` enters their PIN, as the kiosk's PIN pad sends it."""
+    from kiosk.services import pins
+
+    return pins.verify(ctx, kiosk, pin)
 
 
 def uid_of(employee_no: str) -> str:

@@ -35,7 +35,8 @@ LEVEL_ROLES: dict[int, tuple[str, ...]] = {1: ("supervisor",), 2: ("security", "
 def acknowledge(ctx: ServiceContext, kiosk_id: str, alert_id: int, reason: str, comment: str = "") -> dict[str, Any]:
     """The identified leader, supervisor or security officer acknowledges an alert with a reason."""
     try:
-        who = rollcall.require_leader(ctx, kiosk_id, roles=ACK_ROLES)
+        # A badge alone acknowledges an alert: no PIN, so nothing slows the answer to an alarm.
+        who = rollcall.require_leader(ctx, kiosk_id, roles=ACK_ROLES, pin=False)
     except ServiceError as exc:
         with ctx.engine.begin() as conn:
             log_event(conn, at=ctx.now(), kind="alert_ack_refused", actor=f"kiosk:{kiosk_id}", subject=str(alert_id),

@@ -31,12 +31,18 @@ def _no_publish(name: str, payload: dict[str, Any]) -> None:
 
 @dataclass
 class LeaderSession:
-    """A leader identified by badge at one kiosk; actions beyond a tap need it. Ends after idle time."""
+    """A leader identified by badge at one kiosk; actions beyond a tap need it. Ends after idle time.
+
+    A badge alone ("badge only") acknowledges alerts; anything else needs the session PIN-verified too
+    (``kiosk.services.pins``). ``pin_failures`` counts wrong PINs in this session.
+    """
 
     employee_no: str
     name: str
     role: str
     expires_at: datetime
+    pin_verified: bool = False
+    pin_failures: int = 0
 
 
 @dataclass
@@ -65,6 +71,11 @@ class ServiceContext:
             closes_after=timedelta(minutes=float(self.config["ROLLCALL_CLOSES_MINUTES"])),
             leader_early=timedelta(minutes=float(self.config["LEADER_EARLY_MINUTES"])),
         )
+
+    @property
+    def leader_idle(self) -> timedelta:
+        """A leader's badge session at a kiosk ends after this long without use."""
+        return timedelta(seconds=float(self.config.get("LEADER_IDLE_SECONDS", 60)))
 
     def now(self) -> datetime:
         """The current instant, aware UTC, from the injected clock."""

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from kiosk.services.context import ServiceContext
+from kiosk.services.rollcall import CONSOLE_ROLES
+from kiosk.services.users import hash_password
 from kiosk.store.db import sync_sequences
 from kiosk.store.eventlog import log_event
 from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, VisitorApproval, VisitorCard, Zone
@@ -25,6 +27,10 @@ SHIFT_NAMES = [("M", "早班"), ("D", "中班"), ("E", "晚班"), ("N", "夜班"
 
 # Badges the demo's tap panel offers: (label, uid). Filled in by generate().
 DemoBadges = list[dict[str, str]]
+
+# The kiosk PIN of every demo leader, supervisor, security officer and admin (badge + PIN at the kiosk).
+# Not a run or a repeat, so it passes the weak-PIN rules (kiosk.domain.pins); a demo's PIN is no secret.
+DEMO_PIN = "2580"
 
 
 def _uid(rng: random.Random) -> str:
@@ -39,6 +45,8 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
     first = (local + timedelta(minutes=15)).replace(second=0, microsecond=0)
     first = first.replace(minute=first.minute - first.minute % 5)
     today: date = local.date()
+    # Hashed once for all of them (scrypt is slow on purpose): one salt shared is fine for a demo's PIN.
+    pin_hash = hash_password(DEMO_PIN)
     with ctx.engine.begin() as conn:
         for table in (RosterEntry, Badge, Notice, Seat, Staff, Zone, Shift):
             conn.execute(delete(table.__table__))
@@ -69,7 +77,8 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
                 "admin" if n == 12 else "operator"
             staff.append({"id": n + 1, "employee_no": f"{10001 + n}", "name": name, "role": role,
                           "post_level": "L2" if role == "leader" else rng.choice(("L1", "L1", "L2")),
-                          "skill_grade": rng.choice(("A", "B", "B", "C")), "active": n != 149})
+                          "skill_grade": rng.choice(("A", "B", "B", "C")), "active": n != 149,
+                          "pin_hash": pin_hash if role in CONSOLE_ROLES else None})
         conn.execute(insert(Staff.__table__), staff)
         sync_sequences(conn, ("staff",))  # ids were given: later inserts must not collide on PostgreSQL
         badges = [{"uid": _uid(rng), "staff_id": s["id"], "status": "active" if s["active"] else "revoked",
@@ -106,7 +115,8 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
              "valid_from": today, "valid_until": today + timedelta(days=30)},
         ])
         log_event(conn, at=now, kind="demo_data_generated", actor="cli", outcome="ok",
-                  data={"staff": len(staff), "seats": len(seats), "roster": len(roster)})
+                  data={"staff": len(staff), "seats": len(seats), "roster": len(roster),
+                        "kiosk_pins": sum(1 for s in staff if s["pin_hash"])})
 
     first_crew = [r for r in roster if r["shift_code"] == "M"]
     by_id = {s["id"]: s for s in staff}

@@ -614,9 +614,10 @@ def tick(ctx: ServiceContext) -> list[Publication]:
 
 # --- leader's register -------------------------------------------------------------------------------------
 
-def _leader_action(ctx: ServiceContext, kiosk_id: str, flag_id: int, action: str) -> Any:
+def _leader_action(ctx: ServiceContext, kiosk_id: str, flag_id: int, action: str, pin: bool) -> Any:
+    """The leader at this kiosk, or a refusal logged against the flag; ``pin``: the action needs the PIN."""
     try:
-        return rollcall.require_leader(ctx, kiosk_id)
+        return rollcall.require_leader(ctx, kiosk_id, pin=pin)
     except ServiceError as exc:
         with ctx.engine.begin() as conn:
             log_event(conn, at=ctx.now(), kind="floor_flag_action_refused", actor=f"kiosk:{kiosk_id}",
@@ -634,7 +635,8 @@ def _after_leader_action(ctx: ServiceContext, conn: Connection, row: Any, now: d
 
 def acknowledge_flag(ctx: ServiceContext, kiosk_id: str, flag_id: int) -> dict[str, Any]:
     """The leader identified at this kiosk acknowledges a flag (an unexplained sign-out needs its cause instead)."""
-    who = _leader_action(ctx, kiosk_id, flag_id, "acknowledge")
+    # Acknowledging a flag is acknowledging an alert: the badge alone does it.
+    who = _leader_action(ctx, kiosk_id, flag_id, "acknowledge", pin=False)
     now = ctx.now()
     with _state(ctx).lock, ctx.engine.begin() as conn:
         row = conn.execute(select(_flags).where(_flags.c.id == flag_id)).first()
@@ -661,7 +663,7 @@ def acknowledge_flag(ctx: ServiceContext, kiosk_id: str, flag_id: int) -> dict[s
 def record_signout_cause(ctx: ServiceContext, kiosk_id: str, flag_id: int, cause: str, comment: str = ""
                          ) -> dict[str, Any]:
     """§8.9: the leader records why an operator left the platform mid-shift; the register entry is closed."""
-    who = _leader_action(ctx, kiosk_id, flag_id, "record cause")
+    who = _leader_action(ctx, kiosk_id, flag_id, "record cause", pin=True)  # a register entry: badge + PIN
     if cause not in rules.SIGNOUT_CAUSES:
         raise ServiceError("bad_cause", f"Choose a cause: {', '.join(rules.SIGNOUT_CAUSES)}.")
     comment = (comment or "").strip()[:300]

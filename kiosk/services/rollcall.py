@@ -32,7 +32,8 @@ _notices, _questions = Notice.__table__, DailyQuestion.__table__
 
 LEADER_ROLES = ("leader", "supervisor", "admin")  # run roll call at the kiosk
 CONSOLE_ROLES = LEADER_ROLES + ("security",)  # open the kiosk console (security acknowledges alerts)
-LEADER_IDLE = timedelta(seconds=60)
+
+PIN_REQUIRED = "请输入 PIN / Enter your PIN: this needs your badge and your PIN."
 
 
 def load_shifts(conn: Connection) -> list[ShiftDef]:
@@ -192,14 +193,33 @@ def _reason(decision: rules.TapDecision) -> str:
 
 
 def _open_leader_session(ctx: ServiceContext, kiosk_id: str, who: rules.StaffFacts, now: datetime) -> None:
+    """A badge-only session for the person who tapped; the same person tapping again keeps their PIN state."""
     with ctx.lock:
-        ctx.leader_sessions[kiosk_id] = LeaderSession(who.employee_no, who.name, who.role, now + LEADER_IDLE)
-    ctx.publish("leader_session_started", {"kiosk": kiosk_id, "employee_no": who.employee_no, "name": who.name,
-                                           "role": who.role, "expires_at": _iso(now + LEADER_IDLE)})
+        old = ctx.leader_sessions.get(kiosk_id)
+        sess = LeaderSession(who.employee_no, who.name, who.role, now + ctx.leader_idle)
+        if old is not None and old.employee_no == who.employee_no and old.expires_at > now:
+            # Tapping again neither wipes the wrong-PIN count nor asks a verified leader for the PIN again.
+            sess.pin_verified, sess.pin_failures = old.pin_verified, old.pin_failures
+        ctx.leader_sessions[kiosk_id] = sess
+        payload = _session_payload(kiosk_id, sess)
+    ctx.publish("leader_session_started", payload)
 
 
-def require_leader(ctx: ServiceContext, kiosk_id: str, roles: tuple[str, ...] = LEADER_ROLES) -> LeaderSession:
-    """The person identified at this kiosk, refreshed, if their role may do this; else NotPermitted."""
+def _session_payload(kiosk_id: str, sess: LeaderSession) -> dict[str, Any]:
+    return {"kiosk": kiosk_id, "employee_no": sess.employee_no, "name": sess.name, "role": sess.role,
+            "expires_at": _iso(sess.expires_at), "pin_verified": sess.pin_verified}
+
+
+_PIN_SET = select(_staff.c.pin_hash.is_not(None)).where(_staff.c.employee_no == bindparam("employee_no"))
+
+
+def require_leader(ctx: ServiceContext, kiosk_id: str, roles: tuple[str, ...] = LEADER_ROLES, *,
+                   pin: bool = True) -> LeaderSession:
+    """The person identified at this kiosk, refreshed, if their role may do this; else NotPermitted.
+
+    ``pin``: the action needs the session PIN-verified (everything but acknowledging an alert); a badge-only
+    session is refused with ``pin_required``, or ``pin_not_set`` when the person has no PIN to enter.
+    """
     now = ctx.now()
     with ctx.lock:
         sess = ctx.leader_sessions.get(kiosk_id)
@@ -208,8 +228,21 @@ def require_leader(ctx: ServiceContext, kiosk_id: str, roles: tuple[str, ...] = 
             raise NotPermitted("leader_required", "Only a shift leader can do this: tap your leader badge first.")
         if sess.role not in roles:
             raise NotPermitted("role_not_allowed", f"A {sess.role} cannot do this; it needs: {', '.join(roles)}.")
-        sess.expires_at = now + LEADER_IDLE
-        return sess
+        sess.expires_at = now + ctx.leader_idle  # reaching for the PIN pad is use too
+        if not pin or sess.pin_verified:
+            return sess
+        employee_no = sess.employee_no
+    with ctx.engine.connect() as conn:
+        has_pin = bool(conn.execute(_PIN_SET, {"employee_no": employee_no}).scalar())
+    if not has_pin:
+        raise NotPermitted("pin_not_set", pin_not_set_message(employee_no))
+    raise NotPermitted("pin_required", PIN_REQUIRED)
+
+
+def pin_not_set_message(employee_no: str) -> str:
+    """The refusal for a leader without a PIN: who can fix it, and how."""
+    return (f"尚未设置 PIN，请管理员设置 / No PIN is set for {employee_no}: an administrator must set one "
+            f"(kiosk staff set-pin {employee_no}).")
 
 
 def end_leader_session(ctx: ServiceContext, kiosk_id: str) -> None:
@@ -220,11 +253,12 @@ def end_leader_session(ctx: ServiceContext, kiosk_id: str) -> None:
 
 
 def leader_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None:
-    sess = ctx.leader_sessions.get(kiosk_id)
-    if sess is None or sess.expires_at <= ctx.now():
-        return None
-    return {"kiosk": kiosk_id, "employee_no": sess.employee_no, "name": sess.name, "role": sess.role,
-            "expires_at": _iso(sess.expires_at)}
+    """The session at this kiosk as screens see it (who, role, idle deadline, PIN verified), or None."""
+    with ctx.lock:
+        sess = ctx.leader_sessions.get(kiosk_id)
+        if sess is None or sess.expires_at <= ctx.now():
+            return None
+        return _session_payload(kiosk_id, sess)
 
 
 def board(ctx: ServiceContext, kiosk_id: str = "kiosk") -> dict[str, Any]:

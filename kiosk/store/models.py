@@ -62,6 +62,8 @@ class Staff(Base):
     post_level: Mapped[str] = mapped_column(String(32), default="")
     skill_grade: Mapped[str] = mapped_column(String(32), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The kiosk PIN of a leader (scrypt, as desk passwords); NULL: none set. Never the PIN itself.
+    pin_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class Badge(Base):

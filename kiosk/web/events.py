@@ -8,7 +8,7 @@ from typing import Any, Callable
 from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, emit  # socketio's: its message reaches the screen
 
-from kiosk.services import alerts, doors, floor, rollcall, sensors, visitors
+from kiosk.services import alerts, doors, floor, pins, rollcall, sensors, visitors
 from kiosk.services.errors import ServiceError
 from kiosk.web import KIOSK_NS, services, socketio
 
@@ -70,13 +70,17 @@ def snapshot() -> dict[str, Any]:
 
 
 def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run a screen action and turn refusals into an answer the screen shows."""
+    """Run a screen action and turn refusals into an answer the screen shows.
+
+    Either way the answer carries the session at this kiosk as it is now (``leader``: its idle deadline,
+    whether the PIN was entered; null when it has ended), so the screen never guesses.
+    """
     try:
-        # The leader's session was refreshed by the action: tell the screen its new idle deadline.
-        return {"ok": True, **action(), "leader": rollcall.leader_payload(services(), _kiosk_id())}
+        result = {"ok": True, **action()}
     except ServiceError as exc:
         logger.warning("screen %s refused: %s", _kiosk_id(), exc.message)
-        return exc.to_dict()
+        result = exc.to_dict()
+    return {**result, "leader": rollcall.leader_payload(services(), _kiosk_id())}
 
 
 @socketio.on("request_snapshot", namespace=KIOSK_NS)
@@ -129,6 +133,13 @@ def on_acknowledge(data: dict[str, Any]) -> dict[str, Any]:
     """A leader, supervisor or security officer identified by badge acknowledges an alert with a reason."""
     return _answer(lambda: alerts.acknowledge(services(), _kiosk_id(), int(data.get("id", 0)),
                                               str(data.get("reason", "")), str(data.get("comment", ""))))
+
+
+@socketio.on("verify_pin", namespace=KIOSK_NS)
+def on_verify_pin(data: dict[str, Any]) -> dict[str, Any]:
+    """The leader identified by badge at this kiosk enters their PIN (never logged); answers the session state."""
+    pin = str((data or {}).get("pin", ""))
+    return _answer(lambda: pins.verify(services(), _kiosk_id(), pin))
 
 
 @socketio.on("end_leader_session", namespace=KIOSK_NS)

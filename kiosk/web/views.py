@@ -24,6 +24,8 @@ def kiosk_screen() -> str:
     return render_template("kiosk.html", language=cfg["LANGUAGE"], kiosk_id=request.args.get("kiosk", "kiosk"),
                            sim=sim, wedge=cfg["NFC_DEVICE"] == "wedge", timezone=cfg["TIMEZONE"],
                            demo_badges=demo_badges,
+                           # The demo's leaders' PIN, shown on the PIN pad of a demo screen only.
+                           demo_pin=demo.DEMO_PIN if demo_badges else "",
                            # The demo's simulated door contacts: buttons only where DemoSensors run.
                            sim_sensors=bool(cfg.get("DEMO_SENSORS_URL")))
 
@@ -35,8 +37,9 @@ def floor_screen() -> str:
     ``?kiosk=<id>`` names the kiosk whose badge reader identifies the leader (the kiosk page's id).
     """
     cfg = current_app.config
+    sim_demo = cfg["NFC_DEVICE"] == "sim" and bool(demo.read_panel(cfg["INSTANCE_PATH"]))
     return render_template("floor.html", language=cfg["LANGUAGE"], kiosk_id=request.args.get("kiosk", "kiosk"),
-                           timezone=cfg["TIMEZONE"])
+                           timezone=cfg["TIMEZONE"], demo_pin=demo.DEMO_PIN if sim_demo else "")
 
 
 @bp.get("/pair")
@@ -69,7 +72,8 @@ def healthz() -> dict[str, str]:
 
 # The alert kinds the history page offers as a filter (door rules, door access, visitors).
 ALERT_KINDS = ("door_forced_open", "door_held_open", "possible_tailgating", "door_sensor_unknown", "door_tampered",
-               "door_faulted", "badge_locked_out", "visitor_outside_window", "visitor_overstayed")
+               "door_faulted", "badge_locked_out", "visitor_outside_window", "visitor_overstayed",
+               "leader_pin_locked_out")
 
 
 def _local_date(text: str | None) -> date | None:

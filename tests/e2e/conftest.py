@@ -41,9 +41,33 @@ START_DEADLINE = 20.0  # seconds for `kiosk serve` to answer /healthz
 LANDSCAPE = {"width": 1920, "height": 1080}
 PORTRAIT = {"width": 1080, "height": 1920}
 UNKNOWN_UID = "DEADBEEF0001"  # on the demo panel as 未知卡片; no badge has it
+PIN = demo.DEMO_PIN  # the generated floor's leaders, supervisors, security and admin all have it
 
 
 # ------------------------------------------------------------------------------------------- browser
+
+def type_pin(page: Any, pin: str = PIN, closes: bool = True) -> None:
+    """Type ``pin`` on the open PIN pad with its keys and press 确定, as a leader's finger would.
+
+    ``closes``: the PIN is right, so the pad goes away (else it stays, saying why).
+    """
+    from playwright.sync_api import expect
+
+    pad = page.get_by_test_id("pin-pad")
+    expect(pad).to_be_visible()
+    for digit in pin:
+        page.get_by_test_id(f"pin-key-{digit}").click()
+    expect(page.get_by_test_id("pin-dots")).to_have_attribute("data-count", str(len(pin)))
+    page.get_by_test_id("pin-ok").click()
+    if closes:
+        expect(pad).to_be_hidden()
+
+
+@pytest.fixture
+def enter_pin() -> Callable[..., None]:
+    """``enter_pin(page, pin=PIN, closes=True)``: a leader types a PIN on the kiosk's PIN pad (see type_pin)."""
+    return type_pin
+
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:

@@ -179,11 +179,14 @@ def test_a_forced_door_takes_over_counts_down_to_held_open_and_a_leader_acknowle
     check_layout(page, "alerts-leader-portrait-1080x1920")
     page.set_viewport_size(LANDSCAPE)
 
+    # The badge alone acknowledges: no PIN asked for (badge + PIN is for everything beyond alerts).
+    expect(tid(page, "leader-pin-state")).to_have_attribute("data-verified", "false")
     acknowledge(page, "door_forced_open", "investigating")
     expect(tid(page, "alert-message")).to_have_text("已确认：非法开门（强行开门）（正在核查）")
     acknowledge(page, "door_held_open", "false_alarm")
 
     expect(takeover).to_be_hidden()
+    expect(tid(page, "pin-pad")).to_be_hidden()
     expect(takeover).to_have_attribute("data-sound", "off")
     expect(page.locator("body")).not_to_have_class(re.compile(r"with-alerts"))
     page.reload()

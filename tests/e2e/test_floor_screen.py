@@ -69,7 +69,8 @@ class Platform:
         return answer
 
 
-def test_the_floor_map_follows_the_platform_and_the_leader_clears_flags_by_badge(kiosk_server: Any, open_page: Any) -> None:
+def test_the_floor_map_follows_the_platform_and_the_leader_clears_flags_by_badge(kiosk_server: Any, open_page: Any,
+                                                                                 enter_pin: Any) -> None:
     server = kiosk_server(env=CTI_ENV, shift_starts_in=SHIFT_STARTED)
     floor = server.floor
     platform = Platform(server)
@@ -149,8 +150,12 @@ def test_the_floor_map_follows_the_platform_and_the_leader_clears_flags_by_badge
     expect(tid(page, f"flag-cause-{signout_id}-system_failure")).to_have_text("系统故障")
     expect(tid(page, f"flag-cause-{signout_id}-other")).to_have_text("其他")
 
-    # A refusal is shown in words: "other" needs a comment.
+    # A cause goes into the leader's register: beyond acknowledging, so the PIN pad comes up first (badge +
+    # PIN). Then a refusal is shown in words: "other" needs a comment.
     tid(page, f"flag-cause-{signout_id}-other").click()
+    expect(tid(page, "pin-who")).to_contain_text(floor.leader.name)
+    enter_pin(page)
+    expect(tid(page, "floor-leader-who")).to_contain_text("已验证 PIN")
     expect(tid(page, "floor-leader-message")).to_have_text("选择“其他”时请写明原因")
     expect(tid(page, "floor-leader-message")).to_have_attribute("data-kind", "error")
     expect(tid(page, f"flag-{signout_id}")).to_be_visible()

@@ -197,7 +197,8 @@ def test_the_banner_shows_when_the_server_dies_and_a_restart_restores_the_board(
     expect_counts(page, present=2)
 
 
-def test_a_leader_tap_opens_the_console_where_a_forgotten_badge_is_marked_present_by_hand(server, open_page):
+def test_a_leader_tap_opens_the_console_where_a_forgotten_badge_is_marked_present_by_hand(server, open_page,
+                                                                                          enter_pin):
     page = open_page(server.url)
     floor = server.floor
     forgot = next(o for o in floor.operators if o not in floor.on_panel)
@@ -210,9 +211,15 @@ def test_a_leader_tap_opens_the_console_where_a_forgotten_badge_is_marked_presen
     expect(console).to_contain_text(floor.leader.name)
     expect(tid(page, "leader-idle")).to_contain_text(re.compile(r"\d+ 秒"))
     expect(tid(page, f"row-{floor.leader.employee_no}")).to_have_attribute("data-status", "present")
+    expect(tid(page, "leader-pin-state")).to_have_attribute("data-verified", "false")
+    expect(tid(page, "leader-pin-state")).to_contain_text("仅刷卡：可确认告警")
 
-    # A refusal from the server is shown in words: nobody but the leader is present yet.
+    # The badge alone acknowledges alerts; the daily question needs the PIN: the pad comes up, then the
+    # question is asked. A refusal from the server is shown in words: nobody but the leader is present yet.
     tid(page, "leader-pick-question").click()
+    enter_pin(page)
+    expect(tid(page, "leader-pin-state")).to_have_attribute("data-verified", "true")
+    expect(tid(page, "leader-pin-state")).to_contain_text("已验证 PIN")
     expect(tid(page, "leader-message")).to_have_text("还没有人签到，无法抽问")
     expect(tid(page, "leader-message")).to_have_attribute("data-kind", "error")
 
@@ -239,7 +246,7 @@ def test_a_leader_tap_opens_the_console_where_a_forgotten_badge_is_marked_presen
     expect(console).to_be_hidden()
 
 
-def test_the_leader_closes_roll_call_and_the_absentees_are_listed(server, open_page):
+def test_the_leader_closes_roll_call_and_the_absentees_are_listed(server, open_page, enter_pin):
     page = open_page(server.url)
     floor = server.floor
     tapped, sick = floor.on_panel[0], floor.operators[-1]
@@ -251,6 +258,7 @@ def test_the_leader_closes_roll_call_and_the_absentees_are_listed(server, open_p
     tid(page, f"leader-pick-{sick.employee_no}").click()
     tid(page, "mark-sick").click()
     tid(page, "mark-confirm").click()
+    enter_pin(page)  # the first action beyond an alert: badge + PIN
     expect(tid(page, f"row-{sick.employee_no}")).to_have_attribute("data-status", "excused")
 
     close = tid(page, "leader-close-rollcall")
@@ -273,6 +281,62 @@ def test_the_leader_closes_roll_call_and_the_absentees_are_listed(server, open_p
     # A badge tapped after the close is told so.
     tid(page, f"sim-badge-{floor.on_panel[1].uid}").click()
     expect(tid(page, "tap-result-reason")).to_have_text("本班点名已结束，请联系值班班长登记")
+
+
+def test_the_pin_pad_shows_dots_refuses_a_wrong_pin_with_the_tries_left_then_takes_the_right_one(
+        server, open_page, enter_pin):
+    page = open_page(server.url)
+    leader = server.floor.leader
+    server.tap(leader.uid)
+    expect(tid(page, "leader-console")).to_be_visible()
+    pad = tid(page, "pin-pad")
+    expect(pad).to_be_hidden()  # a badge alone opens the console; the pad waits until it is needed
+
+    tid(page, "leader-pin-enter").click()
+    expect(pad).to_be_visible()
+    expect(tid(page, "pin-title")).to_have_text("请输入 PIN")
+    expect(tid(page, "pin-who")).to_have_text(f"{leader.name}（工号 {leader.employee_no}）")
+    expect(tid(page, "pin-demo-hint")).to_have_text("演示 PIN：2580")  # a demo screen only
+    expect(tid(page, "pin-ok")).to_be_disabled()  # fewer than 4 digits
+
+    # Digits show as dots, never as digits; 清除 starts again.
+    for digit in "97":
+        tid(page, f"pin-key-{digit}").click()
+    dots = tid(page, "pin-dots")
+    expect(dots).to_have_attribute("data-count", "2")
+    expect(dots).to_have_text("")
+    expect(dots.locator(".pin-dot.filled")).to_have_count(2)
+    tid(page, "pin-clear").click()
+    expect(dots).to_have_attribute("data-count", "0")
+
+    enter_pin(page, "1357", closes=False)
+    message = tid(page, "pin-message")
+    expect(message).to_have_text("PIN 不正确，还可尝试 4 次")
+    expect(message).to_have_attribute("data-kind", "error")
+    expect(dots).to_have_attribute("data-count", "0")  # the wrong PIN is gone from the page
+    expect(pad).not_to_contain_text("1357")
+    layout = page.evaluate("""() => [...document.querySelectorAll('[data-testid=pin-pad] button')]
+        .map((b) => b.getBoundingClientRect()).every((r) => r.width >= 56 && r.height >= 56)""")
+    assert layout, "every key of the PIN pad is a big touch target"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "pin-pad-wrong-landscape-1920x1080.png"))
+
+    tid(page, "pin-lang").click()  # the pad covers the screen's language button: it has its own
+    expect(tid(page, "pin-title")).to_have_text("Enter your PIN")
+    expect(message).to_have_text("Wrong PIN: 4 tries left")
+    expect(tid(page, "pin-ok")).to_have_text("OK")
+    tid(page, "pin-lang").click()
+    expect(tid(page, "pin-clear")).to_have_text("清除")
+
+    enter_pin(page)  # the right one: the pad closes, the console says so
+    expect(tid(page, "leader-pin-state")).to_have_attribute("data-verified", "true")
+    expect(tid(page, "leader-pin-enter")).to_be_hidden()
+    # Verified, the console's actions go straight through: no pad.
+    close = tid(page, "leader-close-rollcall")
+    close.click()
+    close.click()
+    expect(tid(page, "absentee-list")).to_be_visible()
+    expect(pad).to_be_hidden()
 
 
 def test_after_shift_start_an_operator_is_late_and_the_leader_is_told_to_come_10_minutes_early(kiosk_server, open_page):

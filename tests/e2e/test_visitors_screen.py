@@ -81,7 +81,7 @@ def visits_prepared(visits: Visits) -> Callable[[Path, Any], None]:
                 "escort_required": False})["id"]
             # Reception hands the card out early; the door enforces the window (§2.2).
             ctx.leader_sessions["kiosk"] = LeaderSession(floor.leader.employee_no, floor.leader.name, "leader",
-                                                         now + timedelta(minutes=1))
+                                                         now + timedelta(minutes=1), pin_verified=True)
             for visit, card in (("early", EARLY_CARD), ("unescorted", WALK_IN_CARD)):
                 visitors.start_binding(ctx, "kiosk", visits.ids[visit])
                 assert visitors.kiosk_tap(ctx, card, "kiosk")["outcome"] == "bound"
@@ -187,7 +187,7 @@ def visitor_server(kiosk_server: Callable[..., Any]) -> Callable[[], tuple[Any, 
 
 
 def test_a_leader_binds_a_card_the_visitor_enters_only_escorted_shows_inside_and_signs_out_at_the_kiosk(
-        visitor_server, open_page):
+        visitor_server, open_page, enter_pin):
     server, visits = visitor_server()
     leader = server.floor.leader
     escorted = visits.ids["escorted"]
@@ -196,11 +196,16 @@ def test_a_leader_binds_a_card_the_visitor_enters_only_escorted_shows_inside_and
     expect(panel).to_have_attribute("data-count", "0")
     expect(panel).to_be_hidden()  # nobody from outside is inside
 
-    # (a) The duty leader taps at the kiosk, picks today's approval, checks the ID and binds a card.
+    # (a) The duty leader taps at the kiosk, enters the PIN (the list names visitors: a badge alone only
+    # acknowledges alerts), picks today's approval, checks the ID and binds a card.
     tap(server, leader.uid)
     section = tid(page, "visitor-console")
     expect(section).to_be_visible()
     expect(section).to_contain_text("访客登记")
+    expect(section).to_contain_text("输入 PIN 后可查看今日访客并发放访客卡")
+    expect(tid(page, f"visitor-approval-{escorted}")).to_have_count(0)
+    tid(page, "visitor-pin-enter").click()
+    enter_pin(page)
     approval = tid(page, f"visitor-approval-{escorted}")
     expect(approval).to_contain_text("谭明")
     expect(approval).to_contain_text("市数据局")
@@ -293,7 +298,7 @@ def test_a_leader_binds_a_card_the_visitor_enters_only_escorted_shows_inside_and
 
 
 def test_a_card_tapped_at_the_door_outside_its_approved_window_is_refused_and_the_alarm_names_the_visitor(
-        visitor_server, open_page):
+        visitor_server, open_page, enter_pin):
     server, visits = visitor_server()
     page = open_page(server.url)
     takeover = tid(page, "alert-takeover")
@@ -342,6 +347,9 @@ def test_a_card_tapped_at_the_door_outside_its_approved_window_is_refused_and_th
     expect(tid(page, "leader-console")).to_have_attribute("data-role", "security")
     expect(tid(page, "leader-rollcall-actions")).to_be_hidden()
     expect(tid(page, "visitor-console")).to_contain_text("Visitor card")
+    expect(tid(page, "visitor-console")).to_contain_text("Enter your PIN to see today's visitors")
+    tid(page, "visitor-pin-enter").click()
+    enter_pin(page)
     expect(tid(page, f"visitor-approval-{visits.ids['escorted']}")).to_contain_text("Escort")
     expect(tid(page, f"visitor-approval-{visits.ids['unescorted']}")).to_contain_text("Inside")
     check_layout(page, "visitors-security-console-english-landscape-1920x1080", console=True)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from floorfixtures import DAY, build_floor, uid_of
+from floorfixtures import DAY, build_floor, enter_pin, uid_of
 from kiosk.devices.callplatform import SimulatedCallPlatform
 from kiosk.services import floor, floor_demo, rollcall, sensors
 from kiosk.services.errors import NotPermitted, ServiceError
@@ -242,6 +242,9 @@ def test_a_mid_shift_sign_out_lands_in_the_register_and_the_leader_records_the_c
     rollcall.record_tap(fl, uid_of("20001"))  # the duty leader identifies at the kiosk (roll call is over)...
     with pytest.raises(ServiceError, match="Record the cause"):
         floor.acknowledge_flag(fl, "kiosk", entry.id)  # ...but a sign-out needs its cause
+    with pytest.raises(NotPermitted, match="Enter your PIN"):
+        floor.record_signout_cause(fl, "kiosk", entry.id, "equipment_failure")  # a register entry: badge + PIN
+    enter_pin(fl)
     with pytest.raises(ServiceError, match="Say what happened"):
         floor.record_signout_cause(fl, "kiosk", entry.id, "other")
     result = floor.record_signout_cause(fl, "kiosk", entry.id, "equipment_failure", "耳麦坏了")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 
-from floorfixtures import DAY, build_floor, uid_of
+from floorfixtures import DAY, build_floor, enter_pin, uid_of
 from kiosk.services import rollcall
 from kiosk.services.errors import NotPermitted, ServiceError, StorageUnavailable
 from kiosk.store.models import AttendanceRecord, Event
@@ -97,6 +97,7 @@ def test_only_an_identified_leader_can_mark_by_hand(floor):
 
 def test_a_leader_marks_a_forgotten_badge_present_by_hand_with_who_and_why(floor):
     rollcall.record_tap(floor, uid_of("20001"))
+    enter_pin(floor)
     result = rollcall.mark_by_hand(floor, "kiosk", "20003", "present", "忘带工牌")
     assert result["status"] == "present" and result["by"] == "20001"
     row = next(r for r in rollcall.board(floor)["rows"] if r["employee_no"] == "20003")
@@ -106,6 +107,7 @@ def test_a_leader_marks_a_forgotten_badge_present_by_hand_with_who_and_why(floor
 
 def test_a_hand_mark_needs_a_reason(floor):
     rollcall.record_tap(floor, uid_of("20001"))
+    enter_pin(floor)
     with pytest.raises(ServiceError, match="reason"):
         rollcall.mark_by_hand(floor, "kiosk", "20003", "present", "  ")
 
@@ -125,11 +127,13 @@ def test_an_operator_tap_does_not_open_the_leader_console(floor):
 
 def test_closing_writes_the_attendance_record_and_lists_absentees(floor, clock):
     rollcall.record_tap(floor, uid_of("20001"))
+    enter_pin(floor)
     rollcall.record_tap(floor, uid_of("20002"))
     rollcall.mark_by_hand(floor, "kiosk", "20004", "excused", "病假")
     clock.set(local(9, 32))
     rollcall.record_tap(floor, uid_of("20003"))
-    rollcall.record_tap(floor, uid_of("20001"))  # the leader identifies again (console idle)
+    rollcall.record_tap(floor, uid_of("20001"))  # the leader identifies again (console idle) ...
+    enter_pin(floor)  # ... and, the session being new, enters the PIN again
     result = rollcall.close_leader(floor, "kiosk")
     assert result["summary"] == {"present": 2, "late": 1, "absent": 2, "excused": 1}
     assert sorted(a["employee_no"] for a in result["absentees"]) == ["20005", "20006"]
@@ -142,6 +146,7 @@ def test_closing_writes_the_attendance_record_and_lists_absentees(floor, clock):
 
 def test_a_tap_after_the_leader_closed_early_is_refused_as_outside_the_window(floor):
     rollcall.record_tap(floor, uid_of("20001"))
+    enter_pin(floor)
     rollcall.close_leader(floor, "kiosk")
     result = rollcall.record_tap(floor, uid_of("20003"))
     assert result["outcome"] == "outside_window" and result["detail"] == {"closed": "1"}
@@ -160,6 +165,7 @@ def test_roll_call_closes_automatically_at_window_end_once(floor, clock):
 def test_the_daily_question_goes_to_a_present_operator_and_the_answer_is_recorded(floor):
     rollcall.record_tap(floor, uid_of("20002"))
     rollcall.record_tap(floor, uid_of("20001"))
+    enter_pin(floor)
     asked = rollcall.pick_question(floor, "kiosk", random.Random(3))
     assert asked["employee_no"] == "20002" and asked["question"] == "供暖补贴转哪里？"
     answered = rollcall.record_answer(floor, "kiosk", asked["id"], True)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select
 
-from floorfixtures import build_floor, uid_of
+from floorfixtures import build_floor, enter_pin, uid_of
 from kiosk.cli import main as cli
 from kiosk.services import alerts, doors, sensors, taps, visitors
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
@@ -57,6 +57,7 @@ def approve(ctx, **changes):
 def bind(ctx, approval, card=CARD, leader="20001"):
     """A leader taps their badge at the kiosk, picks the approval, then the visitor's card is tapped."""
     taps.handle(ctx, uid_of(leader), "kiosk")
+    enter_pin(ctx)
     visitors.start_binding(ctx, "kiosk", approval["id"])
     return taps.handle(ctx, card, "kiosk")
 
@@ -135,6 +136,7 @@ def test_a_cancelled_approval_cannot_be_cancelled_again_or_bound(floor):
     with pytest.raises(NotPermitted):
         visitors.cancel_approval(floor, "20002", a["id"])
     taps.handle(floor, uid_of("20001"), "kiosk")
+    enter_pin(floor)
     with pytest.raises(ServiceError, match="was cancelled"):
         visitors.start_binding(floor, "kiosk", a["id"])
     with pytest.raises(NotFound):
@@ -147,6 +149,7 @@ def test_a_cancelled_approval_cannot_be_cancelled_again_or_bound(floor):
 def test_a_leader_arms_the_kiosk_and_the_next_unknown_card_becomes_the_visitors_card(floor):
     a = approve(floor)
     taps.handle(floor, uid_of("20001"), "kiosk")
+    enter_pin(floor)
     armed = visitors.start_binding(floor, "kiosk", a["id"])
     assert armed["armed_by"] == "20001" and armed["expires_at"] == "2026-11-30T01:10:30Z"
     assert published(floor, "visitor_binding_armed") == [armed]
@@ -164,6 +167,7 @@ def test_a_leader_arms_the_kiosk_and_the_next_unknown_card_becomes_the_visitors_
 def test_a_staff_badge_tapped_while_the_kiosk_is_armed_answers_roll_call_and_leaves_it_armed(floor):
     a = approve(floor)
     taps.handle(floor, uid_of("20001"), "kiosk")
+    enter_pin(floor)
     visitors.start_binding(floor, "kiosk", a["id"])
     assert taps.handle(floor, uid_of("20002"), "kiosk")["rollcall"]["outcome"] == "present"
     assert taps.handle(floor, CARD, "kiosk")["visitor"]["outcome"] == "bound"
@@ -172,6 +176,7 @@ def test_a_staff_badge_tapped_while_the_kiosk_is_armed_answers_roll_call_and_lea
 def test_an_armed_binding_lapses_after_30_seconds(floor, clock):
     a = approve(floor)
     taps.handle(floor, uid_of("20001"), "kiosk")
+    enter_pin(floor)
     visitors.start_binding(floor, "kiosk", a["id"])
     clock.set(clock.now + timedelta(seconds=30))
     assert visitors.binding_payload(floor, "kiosk") is None
@@ -182,6 +187,7 @@ def test_an_armed_binding_lapses_after_30_seconds(floor, clock):
 def test_the_timer_tells_the_kiosk_when_an_unused_arming_lapses(floor, clock):
     a = approve(floor)
     taps.handle(floor, uid_of("20001"), "kiosk")
+    enter_pin(floor)
     visitors.start_binding(floor, "kiosk", a["id"])
     clock.set(clock.now + timedelta(seconds=29))
     visitors.tick(floor)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from floorfixtures import build_floor, screen_client, uid_of
+from floorfixtures import LEADER_PIN, build_floor, screen_client, uid_of
 from kiosk.services import floor, rollcall
 from kiosk.store.models import AgentEvent, AgentLive, Event
 from kiosk.web import create_app, socketio
@@ -177,8 +177,11 @@ def test_a_leader_acknowledges_a_flag_from_the_screen(app):
     refused = screen.emit("acknowledge_flag", {"id": flag_id}, namespace="/kiosk", callback=True)
     assert refused["ok"] is False and refused["error"] == "leader_required"
     rollcall.record_tap(app.extensions["kiosk"], uid_of("20001"))
-    answer = screen.emit("acknowledge_flag", {"id": flag_id}, namespace="/kiosk", callback=True)
+    answer = screen.emit("acknowledge_flag", {"id": flag_id}, namespace="/kiosk", callback=True)  # the badge alone
     assert answer["ok"] is True and answer["flag"]["acknowledged_by"] == "20001"
-    answer = screen.emit("record_signout_cause", {"id": flag_id, "cause": "other", "comment": "x"}, namespace="/kiosk",
-                         callback=True)
+    cause = {"id": flag_id, "cause": "other", "comment": "x"}
+    answer = screen.emit("record_signout_cause", cause, namespace="/kiosk", callback=True)
+    assert answer["ok"] is False and answer["error"] == "pin_required"  # a register entry needs the PIN too
+    assert screen.emit("verify_pin", {"pin": LEADER_PIN}, namespace="/kiosk", callback=True)["ok"]
+    answer = screen.emit("record_signout_cause", cause, namespace="/kiosk", callback=True)
     assert answer["ok"] is False and answer["error"] == "not_a_signout"

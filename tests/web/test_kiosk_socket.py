@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from floorfixtures import build_floor, screen_client, uid_of
+from floorfixtures import LEADER_PIN, build_floor, screen_client, uid_of
 from kiosk.services import rollcall
 from kiosk.store.db import SchemaOutOfDate
 from kiosk.web import create_app, socketio
@@ -64,6 +64,7 @@ def test_a_leader_action_without_a_leader_badge_is_refused_with_a_message(app):
 def test_the_leader_console_marks_and_closes_over_the_socket(app):
     client = screen_client(app)
     rollcall.record_tap(app.extensions["kiosk"], uid_of("20001"))
+    assert client.emit("verify_pin", {"pin": LEADER_PIN}, namespace="/kiosk", callback=True)["ok"]
     answer = client.emit("mark_attendance", {"employee_no": "20003", "status": "present", "note": "忘带工牌"},
                          namespace="/kiosk", callback=True)
     assert answer["ok"] and answer["status"] == "present"
@@ -85,3 +86,42 @@ def test_the_simulated_tap_endpoint_is_off_unless_the_reader_is_simulated(app):
 def test_the_app_refuses_to_start_on_a_database_without_the_schema(tmp_path):
     with pytest.raises(SchemaOutOfDate, match="kiosk db upgrade"):
         create_app({"NFC_DEVICE": "none"}, instance=str(tmp_path / "fresh"))
+
+
+def test_a_leader_enters_the_pin_over_the_socket_and_the_answer_carries_the_session_state(app):
+    client = screen_client(app)
+    rollcall.record_tap(app.extensions["kiosk"], uid_of("20001"))
+    (started,) = received(client, "leader_session_started")
+    assert started["pin_verified"] is False
+    refused = client.emit("close_rollcall", {}, namespace="/kiosk", callback=True)
+    assert refused["error"] == "pin_required" and refused["message"].startswith("请输入 PIN / Enter your PIN")
+    assert refused["leader"]["employee_no"] == "20001" and refused["leader"]["pin_verified"] is False
+    wrong = client.emit("verify_pin", {"pin": "1357"}, namespace="/kiosk", callback=True)
+    assert wrong["ok"] is False and wrong["error"] == "pin_wrong" and wrong["remaining"] == 4
+    assert wrong["leader"]["pin_verified"] is False
+    right = client.emit("verify_pin", {"pin": LEADER_PIN}, namespace="/kiosk", callback=True)
+    assert right["ok"] is True and right["pin_verified"] is True and right["leader"]["pin_verified"] is True
+    (pushed,) = received(client, "leader_pin_verified")
+    assert pushed["kiosk"] == "kiosk" and pushed["pin_verified"] is True and "pin" not in pushed
+    client.emit("request_snapshot", None, namespace="/kiosk", callback=True)
+    client.disconnect(namespace="/kiosk")
+    client.connect(namespace="/kiosk", headers=client.screen_headers)
+    (snap,) = received(client, "snapshot")
+    assert snap["leader"]["pin_verified"] is True  # a reconnecting screen knows the PIN was entered
+    assert client.emit("close_rollcall", {}, namespace="/kiosk", callback=True)["ok"]
+
+
+def test_too_many_wrong_pins_over_the_socket_end_the_session_on_every_screen(app):
+    client, other = screen_client(app), screen_client(app)
+    rollcall.record_tap(app.extensions["kiosk"], uid_of("20001"))
+    for _ in range(4):
+        client.emit("verify_pin", {"pin": "1357"}, namespace="/kiosk", callback=True)
+    locked = client.emit("verify_pin", {"pin": "1357"}, namespace="/kiosk", callback=True)
+    assert locked["ok"] is False and locked["error"] == "pin_locked" and locked["leader"] is None
+    pushed = other.get_received("/kiosk")
+    assert [m["args"][0] for m in pushed if m["name"] == "leader_session_ended"] == [
+        {"kiosk": "kiosk", "reason": "pin_locked"}]
+    (alert,) = [m["args"][0] for m in pushed if m["name"] == "alert_raised"]
+    assert alert["kind"] == "leader_pin_locked_out"
+    again = client.emit("verify_pin", {"pin": LEADER_PIN}, namespace="/kiosk", callback=True)
+    assert again["error"] == "leader_required"

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert
 
-from floorfixtures import build_floor, screen_client, uid_of
+from floorfixtures import LEADER_PIN, build_floor, screen_client, uid_of
 from kiosk.services import doors, taps, visitors
 from kiosk.store.models import Staff
 from kiosk.web import create_app, socketio
@@ -63,6 +63,7 @@ def test_listing_visitor_approvals_needs_a_leader_at_the_kiosk(app, today):
 def test_the_leader_console_lists_only_todays_valid_approvals(app, today):
     client = screen_client(app)
     taps.handle(app.extensions["kiosk"], uid_of("20001"), "kiosk")
+    assert client.emit("verify_pin", {"pin": LEADER_PIN}, namespace="/kiosk", callback=True)["ok"]
     answer = client.emit("list_visitor_approvals", {}, namespace="/kiosk", callback=True)
     assert answer["ok"] and [a["name"] for a in answer["approvals"]] == ["谭明"]
     assert answer["approvals"][0]["id_doc_tail"] == "0042"  # to check against the visitor's ID document
@@ -73,6 +74,7 @@ def test_the_leader_arms_the_kiosk_and_every_screen_sees_the_card_bound(app, tod
     client = screen_client(app)
     ctx = app.extensions["kiosk"]
     taps.handle(ctx, uid_of("20001"), "kiosk")
+    assert client.emit("verify_pin", {"pin": LEADER_PIN}, namespace="/kiosk", callback=True)["ok"]
     client.get_received("/kiosk")
     answer = client.emit("start_visitor_binding", {"approval_id": today["id"]}, namespace="/kiosk", callback=True)
     assert answer["ok"] and answer["name"] == "谭明" and answer["expires_at"] == "2026-11-30T01:10:30Z"
@@ -85,6 +87,7 @@ def test_the_leader_arms_the_kiosk_and_every_screen_sees_the_card_bound(app, tod
 def test_arming_for_an_approval_that_does_not_exist_is_refused_with_a_message(app):
     client = screen_client(app)
     taps.handle(app.extensions["kiosk"], uid_of("20001"), "kiosk")
+    assert client.emit("verify_pin", {"pin": LEADER_PIN}, namespace="/kiosk", callback=True)["ok"]
     answer = client.emit("start_visitor_binding", {"approval_id": 404}, namespace="/kiosk", callback=True)
     assert answer["ok"] is False and answer["error"] == "no_such_approval" and "404" in answer["message"]
     junk = client.emit("start_visitor_binding", {"approval_id": "abc"}, namespace="/kiosk", callback=True)
@@ -97,6 +100,7 @@ def test_a_reconnecting_screen_sees_the_armed_binding_and_the_visitors_inside(ap
     (snap,) = received(client, "snapshot")
     assert snap["visitors"] == [] and snap["visitor_binding"] is None
     taps.handle(ctx, uid_of("20001"), "kiosk")
+    assert client.emit("verify_pin", {"pin": LEADER_PIN}, namespace="/kiosk", callback=True)["ok"]
     client.emit("start_visitor_binding", {"approval_id": today["id"]}, namespace="/kiosk", callback=True)
     client.disconnect(namespace="/kiosk")
     client.connect(namespace="/kiosk", headers=client.screen_headers)

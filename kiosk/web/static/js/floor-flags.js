@@ -4,10 +4,14 @@
 // the shift. The duty leader identifies by tapping their badge at this kiosk's reader (the server then
 // sends leader_session_started for this kiosk id); only then do the acknowledge and cause buttons show.
 // Every action is an emit with an acknowledgement; a refusal is shown in words, never swallowed.
+// Badge + PIN: acknowledging a flag is acknowledging an alert, so the badge alone does it; recording a
+// sign-out's cause writes the leader's register, so the server wants the PIN first (pin_required): the PIN
+// pad (pinpad.js) opens here, and once the PIN is right the cause is sent again.
 
 import { byTestId, h, setText, show } from "./dom.js";
 import { language, t } from "./i18n.js";
 import { assignedSeatOf, flagsForLeader, needsAction, state } from "./floor-state.js";
+import * as pinpad from "./pinpad.js";
 import * as time from "./time.js";
 
 const ACK_TIMEOUT_MS = 8000;
@@ -123,7 +127,12 @@ async function act(event, data, okMessage) {
   message = { kind: "info", key: "floor.leader.working", params: {} };
   render(true);
   try {
-    const answer = await request(event, data);
+    let answer = await request(event, data);
+    if (answer.error === "pin_required") {
+      const l = actingLeader();
+      const asked = await pinpad.ask({ name: l ? l.name : "", no: l ? l.employee_no : "" });
+      answer = asked.verified ? await request(event, data) : asked.answer;
+    }
     if (answer.leader !== undefined) state.leader = answer.leader; // the refreshed idle deadline, or null
     if (answer.error === "leader_required") state.leader = null;
     if (answer.ok) {
@@ -158,6 +167,7 @@ function recordCause(f, cause) {
 }
 
 function endSession() {
+  pinpad.sessionEnded();
   state.leader = null;
   message = null;
   if (socket && socket.connected) socket.emit("end_leader_session", null);
@@ -178,7 +188,8 @@ function drawLeader() {
     setText(idle, "");
     return;
   }
-  setText(who, t(mayAct() ? "floor.leader.who" : "floor.leader.not_allowed", { name: l.name || "", no: l.employee_no || "" }));
+  const pin = mayAct() && l.pin_verified ? ` · ${t("pin.state.verified")}` : ""; // badge + PIN: the register too
+  setText(who, t(mayAct() ? "floor.leader.who" : "floor.leader.not_allowed", { name: l.name || "", no: l.employee_no || "" }) + pin);
   const until = time.parse(l.expires_at);
   setText(idle, until == null ? "" : t("floor.leader.idle", { s: Math.max(0, Math.ceil((until - time.now()) / 1000)) }));
 }
@@ -266,6 +277,7 @@ export function render(force = false) {
 /** Once a second: the idle countdown; a session that ran out hides the buttons. */
 export function tick() {
   if (state.leader && !actingLeader()) {
+    pinpad.sessionEnded();
     state.leader = null;
     render(true);
     return;
@@ -281,8 +293,17 @@ export function leaderStarted(p) {
   return true;
 }
 
+/** The session at this kiosk changed without a new tap (the PIN was entered): keep what is on screen. */
+export function leaderUpdated(p) {
+  if (p.kiosk !== state.kioskId) return false;
+  state.leader = p;
+  render(true);
+  return true;
+}
+
 export function leaderEnded(p) {
   if (p.kiosk !== state.kioskId) return false;
+  pinpad.sessionEnded();
   state.leader = null;
   render(true);
   return true;
@@ -292,6 +313,7 @@ export function init(sock, { selectSeat, changed }) {
   socket = sock;
   onSelectSeat = selectSeat;
   afterChange = changed;
+  pinpad.init(request);
   byTestId("floor-leader-end").addEventListener("click", endSession);
 }
 

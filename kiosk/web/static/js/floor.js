@@ -177,6 +177,7 @@ function start() {
   socket.on("floor_changed", onFloorChanged);
   socket.on("leader_session_started", (p) => { flags.leaderStarted(p); });
   socket.on("leader_session_ended", (p) => { flags.leaderEnded(p); });
+  socket.on("leader_pin_verified", (p) => { flags.leaderUpdated(p); });
 
   const tick = () => {
     setText(byTestId("clock"), time.hhmmss(time.now(), language()));

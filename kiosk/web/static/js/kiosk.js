@@ -123,7 +123,7 @@ function start() {
     reconnectionDelayMax: 3000,
   });
 
-  leader.init(socket, () => { board.render(); leader.refresh(); alerts.render(); });
+  leader.init(socket, () => { board.render(); leader.refresh(); alerts.render(); visitors.render(); });
   alerts.init(() => { leader.refresh(); });
   visitors.init(socket, config.kioskId); // §2.2: visitors inside, the console's visitor cards, visitor taps
   if (config.sim) input.initSim(config.simTapUrl);
@@ -178,6 +178,10 @@ function start() {
   });
   socket.on("leader_session_ended", (p) => {
     if (board.applyLeaderEnded(p)) { leader.hide(); alerts.render(); }
+  });
+  // Badge + PIN: the leader entered the PIN (here, or on the floor map of this kiosk id).
+  socket.on("leader_pin_verified", (p) => {
+    if (board.applyLeaderStarted(p)) { leader.refresh(); visitors.render(); }
   });
   socket.on("reader_health_changed", (p) => { board.applyReader(p); board.renderReader(); });
   // §6.5: door and gateway changes show at once, without waiting for a snapshot.

@@ -2,11 +2,17 @@
 // closed by the leader, or by the server after 60 s without use. Every action is a Socket.IO emit with
 // an acknowledgement; a refusal ({ok: false, error, message}) is shown in words, never swallowed.
 // A security officer's badge opens it too, but security may only acknowledge alerts (in the alert
-// band, alerts.js): the roll call actions are hidden for that role.
+// band, alerts.js) and hand out visitor cards: the roll call actions are hidden for that role.
+//
+// Badge + PIN: the badge alone acknowledges alerts. Any other action the server refuses with
+// "pin_required" until the leader has entered their PIN in this session; requestWithPin() then opens the
+// PIN pad (pinpad.js) and, once the PIN is right, sends the same action again. The console's head says
+// which it is: 仅刷卡 (badge only) or 已验证 PIN.
 
 import { byTestId, h, setText, show } from "./dom.js";
 import { onLanguageChange, t } from "./i18n.js";
 import * as board from "./board.js";
+import * as pinpad from "./pinpad.js";
 import * as time from "./time.js";
 
 const IDLE_MS = 60000; // the server's LEADER_IDLE
@@ -76,17 +82,49 @@ function drawMessage() {
   setText(box, t(message.key, message.params));
 }
 
-/** Any answer but "tap your badge first" means the server refreshed the session's idle time. */
+/** Any answer but "tap your badge first" means the server refreshed the session's idle time. Answers
+ * carry the session as the server has it (``leader``; null once it has ended, e.g. after too many wrong PINs). */
 export function touched(answer) {
-  if (answer.error === "leader_required") {
+  if (answer.error === "leader_required" || answer.leader === null) {
     hide();
     return;
   }
   if (answer.leader && answer.leader.expires_at) {
     expiresAt = time.parse(answer.leader.expires_at);  // the server's own deadline after the refresh
+    const current = board.state.leader;
+    if (current && current.employee_no === answer.leader.employee_no) board.state.leader = { ...current, ...answer.leader };
   } else if (answer.error !== "timeout" && answer.error !== "disconnected") {
     expiresAt = time.now() + IDLE_MS;
   }
+}
+
+/** Has the person at this kiosk entered their PIN in this session? */
+export function pinVerified(leader = board.state.leader) {
+  return Boolean(leader && leader.pin_verified);
+}
+
+/** Open the PIN pad for the person at this kiosk; resolves with the server's answer ({ok: true} once verified). */
+export async function askPin() {
+  const who = board.state.leader;
+  if (!who) return { ok: false, error: "leader_required" };
+  const { answer } = await pinpad.ask({ name: who.name, no: who.employee_no });
+  touched(answer);
+  if (isOpen()) {
+    drawControls();
+    drawWho();
+  }
+  afterChange();
+  return answer;
+}
+
+/** request(), and when the server wants the PIN first: the PIN pad, then the same request again. */
+export async function requestWithPin(event, data) {
+  const answer = await request(event, data);
+  if (answer.error !== "pin_required") return answer;
+  touched(answer);
+  const verified = await askPin();
+  if (!verified.ok) return verified;
+  return request(event, data);
 }
 
 async function run(event, data, onOk) {
@@ -95,7 +133,7 @@ async function run(event, data, onOk) {
   setMessage("info", "leader.working");
   drawControls();
   try {
-    const answer = await request(event, data);
+    const answer = await requestWithPin(event, data);
     touched(answer);
     if (answer.ok) onOk(answer);
     else showRefusal(answer);
@@ -130,7 +168,19 @@ function drawPending() {
   }
 }
 
+function drawPin() {
+  const verified = pinVerified();
+  const box = byTestId("leader-pin-state");
+  box.dataset.verified = verified ? "true" : "false";
+  setText(el("leader-pin-text"), t(verified ? "pin.state.verified" : "pin.state.badge"));
+  const enter = el("leader-pin-enter");
+  setText(enter, t("pin.enter"));
+  show(enter, !verified);
+  enter.disabled = busy;
+}
+
 function drawControls() {
+  drawPin();
   const rollcallAllowed = runsRollcall();
   show(el("console-body"), rollcallAllowed);
   show(byTestId("leader-security-note"), Boolean(board.state.leader) && !rollcallAllowed);
@@ -205,6 +255,7 @@ export function open() {
 }
 
 export function hide() {
+  pinpad.sessionEnded();
   show(consoleEl(), false);
   document.body.classList.remove("with-console");
   board.state.leader = null;
@@ -281,10 +332,20 @@ function endSession() {
   afterChange();
 }
 
+async function enterPin() {
+  if (busy) return;
+  const answer = await askPin();
+  if (!answer.ok && answer.error !== "pin_cancelled" && isOpen()) showRefusal(answer);
+}
+
 export function init(sock, onChange) {
   socket = sock;
   afterChange = onChange;
+  pinpad.init(request);
   el("leader-end").addEventListener("click", endSession);
+  el("leader-pin-enter").addEventListener("click", enterPin);
+  el("leader-pin-text").removeAttribute("data-i18n");
+  el("leader-pin-enter").removeAttribute("data-i18n");
   el("mark-cancel").addEventListener("click", () => { selected = null; reason = null; el("mark-note").value = ""; drawControls(); });
   for (const b of el("mark-choices").querySelectorAll("button")) {
     b.addEventListener("click", () => { reason = b.dataset.reason; drawControls(); });

@@ -4,7 +4,8 @@
 // * The visitors-inside panel, shown while anyone is inside: every visitor in the call area with
 //   organisation, purpose, host, since when and until when; an overstayed visit is highlighted. The
 //   snapshot's `visitors` replaces it; visitors_changed {visitors} replaces it live.
-// * The leader console's visitor card section: today's valid approvals (list_visitor_approvals); the
+// * The leader console's visitor card section: today's valid approvals (list_visitor_approvals, once the
+//   leader has entered their PIN: a badge alone only acknowledges alerts); the
 //   leader picks one, checks the ID's last 4 characters and binds a card (start_visitor_binding). The kiosk
 //   then waits 30 s for a card on its reader (visitor_binding_armed, or the snapshot's visitor_binding,
 //   with a countdown); visitor_card_bound, visitor_binding_refused and visitor_binding_expired end the wait
@@ -85,9 +86,14 @@ function sessionKey() {
   return l ? l.employee_no : null;
 }
 
+/** May the console ask for today's approvals? Only once the PIN is entered (the list names visitors). */
+function canList() {
+  return canBind() && leader.pinVerified();
+}
+
 /** Ask for today's approvals (again); drawn when they come. */
 async function loadApprovals() {
-  if (!canBind() || state.loading) return;
+  if (!canList() || state.loading) return;
   const key = sessionKey();
   state.loadedFor = key;
   state.loading = true;
@@ -115,13 +121,21 @@ function refusal(answer) {
   return { kind: "error", key: "vconsole.error", params: { message: answer.message || answer.error }, error: answer.error };
 }
 
+/** The console's "输入 PIN" in the visitor section: the PIN pad, then today's list. */
+async function enterPin() {
+  const answer = await leader.askPin();
+  if (!canBind()) return;
+  if (!answer.ok && answer.error !== "pin_cancelled") state.message = refusal(answer);
+  renderConsole();
+}
+
 async function bind() {
   const a = (state.approvals || []).find((x) => x.id === state.selected);
   if (!a || state.busy) return;
   state.busy = true;
   state.message = null;
   renderConsole();
-  const answer = await leader.request("start_visitor_binding", { approval_id: a.id });
+  const answer = await leader.requestWithPin("start_visitor_binding", { approval_id: a.id });
   state.busy = false;
   leader.touched(answer);
   if (answer.ok) {
@@ -206,7 +220,13 @@ function renderConsole() {
   if (state.loadedFor !== sessionKey()) loadApprovals(); // a new session at this kiosk: today's list
   const lang = language();
   let list;
-  if (state.approvals == null) list = [h("li", { class: "vc-none" }, t("vconsole.loading"))];
+  if (!leader.pinVerified()) {
+    // Badge only: the list names visitors and their ID tails, so it waits for the PIN.
+    list = [h("li", { class: "vc-none vc-pin" },
+      h("span", {}, t("vconsole.pin")),
+      h("button", { type: "button", class: "console-button console-pin-enter", testid: "visitor-pin-enter",
+                    onclick: enterPin }, t("pin.enter")))];
+  } else if (state.approvals == null) list = [h("li", { class: "vc-none" }, t("vconsole.loading"))];
   else if (!state.approvals.length) list = [h("li", { class: "vc-none" }, t("vconsole.none"))];
   else list = state.approvals.map((a) => approvalElement(a, lang));
   section.dataset.state = state.armed ? "waiting" : (state.message ? state.message.kind : "idle");
@@ -331,7 +351,7 @@ export function init(sock, id) {
     state.message = { kind: "ok", key: "vconsole.bound", params: { name: p.name, tail: (p.uid_tail || "").replace("…", "…\u2060") } };
     tapcard.showVisitor(p);
     renderConsole();
-    if (canBind()) loadApprovals(); // the approval now has a card
+    if (canList()) loadApprovals(); // the approval now has a card
   });
   socket.on("visitor_binding_refused", (p) => {
     if (!mine(p)) return;
@@ -352,7 +372,7 @@ export function init(sock, id) {
     if (mine(p)) tapcard.showVisitor(p);
   });
   for (const name of ["visitor_approved", "visitor_approval_cancelled"]) {
-    socket.on(name, () => { if (canBind()) loadApprovals(); });
+    socket.on(name, () => { if (canList()) loadApprovals(); });
   }
   onLanguageChange(render);
 }
