@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,11 @@ def test_every_unit_restarts_on_failure_and_is_hardened(unit):
 def test_systemd_accepts_the_units(tmp_path):
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is part of systemd; install it to check the units"
-    # Point the units at this checkout and stand in for binaries a test machine does not have.
+    # Point the units at this checkout and at the virtualenv running the tests (a checkout need not have
+    # its own), and stand in for binaries a test machine does not have.
+    venv = Path(sys.executable).parent.parent
     for unit in UNITS:
-        text = unit.read_text().replace("/opt/floor-kiosk", str(REPO))
+        text = unit.read_text().replace("/opt/floor-kiosk/.venv", str(venv)).replace("/opt/floor-kiosk", str(REPO))
         text = text.replace("/usr/bin/cage", "/bin/true").replace("/usr/local/bin/kiosk-browser",
                                                                   str(DEPLOY / "kiosk-browser" / "kiosk-browser"))
         (tmp_path / unit.name).write_text(text)
