@@ -64,7 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance: str | None =
     # With REDIS_URL, every process's pushes reach the screens connected to every other process;
     # each process still delivers to its own screens first, so a Redis outage never silences them.
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=[], ping_interval=10, ping_timeout=10,
-                      message_queue=cfg.get("REDIS_URL") or None)
+                      message_queue=cfg.get("REDIS_URL") or None, channel=str(cfg["REDIS_CHANNEL"]))
     return app
 
 
