@@ -57,6 +57,9 @@ class KioskServer(BaseApplication):  # type: ignore[misc]
         # scans, so a full collection during a tap costs microseconds, not milliseconds.
         gc.collect()
         gc.freeze()
+        from kiosk.web import start_fanout
+
+        start_fanout()
         if not self.start_devices:
             return
         from kiosk.runtime import Runtime
