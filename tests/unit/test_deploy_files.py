@@ -44,6 +44,14 @@ def test_every_unit_restarts_on_failure_and_is_hardened(unit):
         assert "User" in service
 
 
+@pytest.mark.parametrize("name", ["floor-kiosk.service", "floor-sensors.service", "kiosk-reader.service"])
+def test_each_service_says_when_it_is_ready_and_is_restarted_when_its_watchdog_pings_stop(name):
+    service = unit_sections(DEPLOY / "systemd" / name)["Service"]
+    assert service["Type"] == ["notify"] and service["WatchdogSec"]
+    # kiosk serve's pings come from gunicorn's worker, a child of the main process.
+    assert service["NotifyAccess"] == (["all"] if name == "floor-kiosk.service" else ["main"])
+
+
 def test_systemd_accepts_the_units(tmp_path):
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is part of systemd; install it to check the units"
