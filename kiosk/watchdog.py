@@ -79,8 +79,8 @@ def judge(obs: Observation, stuck_rounds: int) -> Verdict:
         problem = f"the database answers a new connection but not this process's pool ({obs.pool_error})"
         return Verdict(stuck_rounds < STUCK_ROUNDS, problem, database)
     if database == "unreachable":
-        return Verdict(True, f"database unreachable ({obs.fresh_error}): requests answer 503 until it is back; "
-                             "a restart would not help", database)
+        return Verdict(True, f"{obs.fresh_error}: requests answer 503 until it is back; a restart would not help",
+                       database)
     return Verdict(True, "", database)
 
 
@@ -143,7 +143,6 @@ class ServeWatchdog:
         from kiosk.web import services
 
         self.notifier = notifier
-        self.app = app
         self.runtime = runtime
         self.where = f"{host}:{port}"
         engine = services(app).engine
@@ -252,10 +251,13 @@ class ServeWatchdog:
 
     def _loop(self) -> None:
         while True:
+            started = time.monotonic()
             try:
                 self.round()
             except Exception:  # noqa: BLE001 - the thread goes on; a round that failed vouches for nothing: no ping
                 logger.exception("watchdog round failed")
-            # Until READY=1 is out, look again soon: systemd counts the start as pending meanwhile.
-            if self._stop.wait(self.interval if self.ready_sent else STARTING_EVERY):
+            # Rounds start an interval apart, however long the checks took; until READY=1 is out, look
+            # again soon: systemd counts the start as pending meanwhile.
+            period = self.interval if self.ready_sent else STARTING_EVERY
+            if self._stop.wait(max(0.0, period - (time.monotonic() - started))):
                 return

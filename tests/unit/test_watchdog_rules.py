@@ -46,3 +46,31 @@ def test_a_process_without_timers_is_judged_on_the_rest() -> None:
 def test_a_wedged_worker_is_not_excused_by_a_database_outage() -> None:
     verdict = judge(observed(http_error="no answer for 5 s", pool_error="refused", fresh_error="refused"), 0)
     assert not verdict.healthy
+
+
+def test_a_check_that_hangs_is_reported_as_not_answering_and_never_run_twice_at_once() -> None:
+    import threading
+
+    from kiosk.watchdog import Probe
+
+    release, runs = threading.Event(), []
+
+    def hangs() -> None:
+        runs.append(1)
+        release.wait(10)
+
+    probe = Probe("database", hangs)
+    assert probe.run(deadline=0.01).startswith("no answer for")
+    assert probe.run(deadline=0.01).startswith("no answer for")  # still the first one, not a second
+    assert len(runs) == 1
+    release.set()
+    assert probe.run(deadline=5) is None
+
+
+def test_a_check_that_fails_says_why_in_one_line() -> None:
+    from kiosk.watchdog import Probe
+
+    def fails() -> None:
+        raise ConnectionError("connection refused\nIs the server running on that host?")
+
+    assert Probe("database", fails).run(deadline=5) == "connection refused"
