@@ -84,7 +84,7 @@ class RedisFanOut(socketio.PubSubManager):  # type: ignore[misc]
             return f"redis unreachable since {self._down_at:%H:%M:%S} UTC ({self._local_only} pushes kept local)"
 
     def close(self) -> None:
-        """Stop the listener (tests; a server process simply exits)."""
+        """Stop the listener after its current wait (a server process simply exits)."""
         self._closed.set()
 
     def _went_down(self, exc: BaseException) -> None:
