@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import secrets
 import sqlite3
 import sys
 import tempfile
@@ -124,6 +125,8 @@ def run_fanout(work: Path, processes: int, clients: int, events: int) -> list[fl
     env = {"KIOSK_NFC_DEVICE": "none", "KIOSK_GATEWAY_SECRETS": f"bench={SECRET}", "KIOSK_GATEWAY_SILENT_SECONDS": "600"}
     if processes > 1:
         env["KIOSK_REDIS_URL"] = REDIS
+        # A channel of this run alone: tests or another installation may share the machine's Redis.
+        env["KIOSK_REDIS_CHANNEL"] = f"floor-kiosk-bench-{secrets.token_hex(6)}"
     ports = [free_port() for _ in range(processes)]
     procs = [start_kiosk(instance, p, **env) for p in ports]
     try:

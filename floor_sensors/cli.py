@@ -50,10 +50,12 @@ def _stop_on_signals() -> threading.Event:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the gateway until SIGTERM or SIGINT."""
     from floor_sensors.gateway import Gateway
+    from floor_sensors.sdnotify import Notifier
 
     try:
         config = load_config(args.config)
-        gateway = Gateway(config)
+        # Under systemd (Type=notify, WatchdogSec=): ready once running, pinged from the supervision loop.
+        gateway = Gateway(config, notifier=Notifier())
     except ConfigError as exc:
         print("\n".join(exc.errors), file=sys.stderr)
         return 2

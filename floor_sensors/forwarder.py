@@ -104,6 +104,15 @@ class Forwarder:
             self._thread.join(timeout)
         self._close()
 
+    def alive(self) -> bool:
+        """True while the forwarding thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def failing(self) -> bool:
+        """True while the server is unreachable (the last delivery failed)."""
+        return self._failing
+
     def run(self) -> None:
         """Forward until stopped: batches in order, back-off while the server is unreachable."""
         delay = 0.0

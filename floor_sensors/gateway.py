@@ -10,8 +10,10 @@ actions they return, in this order:
    for a change that is not yet durable: if the gateway dies in between, the
    node (when buffered) re-sends the ``IN`` frame.
 
-The loop also ticks every supervisor (liveness) every ``tick`` seconds. The
-forwarder runs in its own thread and reads the outbox.
+The loop also ticks every supervisor (liveness) every ``tick`` seconds, and pets
+systemd's watchdog (when the unit arms one): a loop that hangs stops the pings and
+systemd restarts the gateway. The forwarder runs in its own thread and reads the
+outbox.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from floor_sensors.links import (
 )
 from floor_sensors.modbus import ModbusPoller
 from floor_sensors.outbox import Outbox
+from floor_sensors.sdnotify import Notifier
 from floor_sensors.supervision import (
     Action,
     ModuleSupervisor,
@@ -94,8 +97,13 @@ class Gateway:
         wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         link_factory: Callable[..., SerialNodeLink] = SerialNodeLink,
         poller_factory: Callable[..., ModbusPoller] = ModbusPoller,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
+        # Only the command line hands in the real one: a gateway built in a test never talks to systemd.
+        self.notifier = notifier if notifier is not None else Notifier({})
+        self._next_ping = float("-inf")
+        self._forwarder_dead_logged = False
         self.secret = secret if secret is not None else read_secret(config.gateway.secret_file, config.path)
         self.tick = tick
         self.clock = clock
@@ -167,10 +175,39 @@ class Gateway:
     def run_forever(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set (the command line's ``run``)."""
         self.start()
+        self.notifier.ready(self.status_line())
         try:
             stop.wait()
         finally:
+            self.notifier.stopping()
             self.stop()
+
+    def status_line(self) -> str:
+        """One line for ``systemctl status``: nodes online, the outbox, the server."""
+        with self._lock:
+            online = sum(1 for sup in self.supervisors.values() if sup.health().online)
+        server = "kiosk server unreachable" if self.forwarder.failing else "kiosk server reachable"
+        return f"{online} of {len(self.supervisors)} nodes online; {len(self.outbox)} events in the outbox; {server}"
+
+    def _pet_watchdog(self) -> None:
+        """Ping systemd's watchdog from the supervision loop, at half its timeout, while the forwarder lives.
+
+        A hung loop sends no ping. A kiosk server that is away is no reason to restart (the outbox
+        keeps everything), so it only shows in the status line.
+        """
+        if self.notifier.watchdog is None:
+            return
+        now = self.clock()
+        if now < self._next_ping:
+            return
+        self._next_ping = now + self.notifier.watchdog
+        if not self.forwarder.alive():
+            if not self._forwarder_dead_logged:
+                logger.error("the forwarder thread has stopped: no more watchdog pings, systemd will restart the gateway")
+                self._forwarder_dead_logged = True
+            self.notifier.status("forwarder stopped: waiting for the watchdog to restart the gateway")
+            return
+        self.notifier.ping(self.status_line())
 
     def health_report(self) -> dict[str, Any]:
         """Return the ``health`` object the forwarder sends with every POST."""
@@ -213,6 +250,7 @@ class Gateway:
                     self._tick()
             except Exception:  # noqa: BLE001 - supervision must go on
                 logger.exception("gateway: error handling %d link event(s)", len(items))
+            self._pet_watchdog()
 
     def handle(self, item: LinkEvent) -> None:
         """Run one link event through its supervisor and carry out the actions."""

@@ -204,7 +204,9 @@ def reader(obj: dict[str, Any], server: str, reader_id: str, device: str | None,
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     click.echo(f"reader {reader_id} forwarding to {server}")
-    remote.run(stop)
+    from floor_sensors.sdnotify import Notifier
+
+    remote.run(stop, Notifier())  # under systemd (Type=notify, WatchdogSec=): ready, then watchdog pings
 
 
 @main.command()

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "GATEWAY_SILENT_SECONDS": (10.0, "A gateway not heard from for this long makes all its points unknown"),
     "LOG_LEVEL": ("INFO", "Logging level for the kiosk process"),
     "REDIS_URL": ("", "Redis URL: Socket.IO fans out across several kiosk serve processes through it (empty: one process)"),
+    "REDIS_CHANNEL": ("floor-kiosk", "Redis channel of the fan-out; installations sharing one Redis each need their own"),
     "ESCALATE_SUPERVISOR_SECONDS": (120.0, "§5.1: an alert unacknowledged this long is sent to the floor supervisor"),
     "ESCALATE_SECURITY_SECONDS": (300.0, "§5.4: and this much longer after that, to security and the management section"),
     "SMTP_HOST": ("", "Mail server for escalations (empty: on-screen consoles only)"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from flask import Flask
@@ -52,6 +53,7 @@ class Runtime:
         self.lease = TimerLease(self.ctx.engine, app.config["INSTANCE_PATH"])
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self.tick_started: float | None = None  # monotonic, while a tick runs: the watchdog sees a stuck one
         self.entry_log = EntryLogTimer(self.ctx)
 
     def start(self) -> None:
@@ -121,10 +123,17 @@ class Runtime:
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.tick_seconds):
+            self.tick_started = time.monotonic()
             try:
                 self.tick()
             except Exception:
                 logger.exception("timer tick failed; will try again")
+            finally:
+                self.tick_started = None
+
+    def timers_alive(self) -> bool:
+        """True while the timer thread runs."""
+        return self._ticker is not None and self._ticker.is_alive()
 
     def tick(self) -> None:
         """One round: the floor's timers if this process holds the lease; this process's leader sessions always."""

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
 
 logger = logging.getLogger(__name__)
+
+# gunicorn's arbiter says READY=1 to systemd as soon as it has bound its socket, before the worker has
+# even built the app. The master therefore keeps $NOTIFY_SOCKET from gunicorn under this name, and the
+# worker says READY=1 itself once it answers (kiosk.watchdog).
+NOTIFY_SOCKET_FOR_WORKER = "FLOOR_KIOSK_NOTIFY_SOCKET"
 
 
 class KioskServer(BaseApplication):  # type: ignore[misc]
@@ -36,7 +42,16 @@ class KioskServer(BaseApplication):  # type: ignore[misc]
             "loglevel": "warning",
         }
         self.runtime: Any = None
+        self.watchdog: Any = None
+        self.host, self.port = host, port
         super().__init__()
+
+    def run(self) -> None:
+        """Run gunicorn's arbiter (in this process) and its worker."""
+        notify_socket = os.environ.pop("NOTIFY_SOCKET", None)
+        if notify_socket:
+            os.environ[NOTIFY_SOCKET_FOR_WORKER] = notify_socket
+        super().run()
 
     def load_config(self) -> None:
         """Hand our options to gunicorn."""
@@ -57,13 +72,32 @@ class KioskServer(BaseApplication):  # type: ignore[misc]
         # scans, so a full collection during a tap costs microseconds, not milliseconds.
         gc.collect()
         gc.freeze()
-        if not self.start_devices:
-            return
-        from kiosk.runtime import Runtime
+        from kiosk.web import start_fanout
 
-        self.runtime = Runtime(worker.wsgi)
-        self.runtime.start()
+        start_fanout()
+        if self.start_devices:
+            from kiosk.runtime import Runtime
+
+            self.runtime = Runtime(worker.wsgi)
+            self.runtime.start()
+        self._start_watchdog(worker)
+
+    def _start_watchdog(self, worker: Any) -> None:
+        """Under systemd (Type=notify): READY=1 once this worker serves, WATCHDOG=1 while it is healthy."""
+        from floor_sensors.sdnotify import Notifier
+
+        # The worker is gunicorn's child: the watchdog systemd armed for the main process (its parent) is ours.
+        environ = {**os.environ, "NOTIFY_SOCKET": os.environ.get(NOTIFY_SOCKET_FOR_WORKER, "")}
+        notifier = Notifier(environ, pids=(os.getpid(), os.getppid()))
+        if not notifier.enabled:
+            return
+        from kiosk.watchdog import ServeWatchdog
+
+        self.watchdog = ServeWatchdog(notifier, worker.wsgi, self.runtime, self.host, self.port)
+        self.watchdog.start()
 
     def _worker_exit(self, _server: Any, _worker: Any) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.runtime is not None:
             self.runtime.stop()

@@ -14,6 +14,7 @@ from typing import Any
 
 from floor_sensors.forwarder import Forwarder, utc_iso
 from floor_sensors.outbox import Outbox
+from floor_sensors.sdnotify import Notifier
 from kiosk.devices.base import BadgeRead, ReaderHealth
 
 logger = logging.getLogger(__name__)
@@ -41,12 +42,34 @@ class RemoteReader:
         logger.log(logging.INFO if state is ReaderHealth.CONNECTED else logging.WARNING,
                    "reader %s is %s: %s", self.reader_id, state.value, message)
 
-    def run(self, stop: threading.Event) -> None:
-        """Read and forward until ``stop`` is set."""
+    def status_line(self) -> str:
+        """One line for ``systemctl status``: the reader, the outbox, the server."""
+        server = "server unreachable" if self.forwarder.failing else "server reachable"
+        return (f"reader {self.reader_id} {self.health['state']}; {len(self.outbox)} taps waiting in the outbox; "
+                f"{server}")
+
+    def run(self, stop: threading.Event, notifier: Notifier | None = None) -> None:
+        """Read and forward until ``stop`` is set; under systemd, say when ready and pet the watchdog.
+
+        The watchdog is pinged while the forwarder runs. A reader unplugged or a server away is no
+        reason to restart (the reader reconnects, the outbox keeps the taps): both only show in the
+        status line.
+        """
+        notifier = notifier if notifier is not None else Notifier({})
         self.forwarder.start()
         self.reader.start(self.on_tap, self.on_health)
+        notifier.ready(self.status_line())
         try:
-            stop.wait()
+            while not stop.wait(notifier.watchdog or 10.0):
+                if self.forwarder.alive():
+                    if notifier.watchdog is not None:
+                        notifier.ping(self.status_line())
+                    else:
+                        notifier.status(self.status_line())
+                else:
+                    logger.error("the forwarder thread has stopped: no more watchdog pings")
+                    notifier.status("forwarder stopped: waiting for the watchdog to restart the reader")
         finally:
+            notifier.stopping()
             self.reader.stop()
             self.forwarder.stop()

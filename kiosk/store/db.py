@@ -10,9 +10,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +24,22 @@ class SchemaOutOfDate(RuntimeError):
     """The database schema is not at the code's migration head."""
 
 
+def _connect_args(backend: str) -> dict[str, Any]:
+    """What every connection is opened with: SQLite waits 5 s for a lock; PostgreSQL gives up connecting after 3 s."""
+    if backend == "sqlite":
+        return {"check_same_thread": False, "timeout": 5.0}
+    # A database that restarts: a short connect timeout makes a request fail fast with a clear error
+    # instead of hanging while the server is away.
+    return {"connect_timeout": 3} if backend == "postgresql" else {}
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5.0})
+        engine = create_engine(url, connect_args=_connect_args("sqlite"))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -41,11 +51,28 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
         return engine
-    # A database that restarts: pre-ping replaces dead pooled connections, and a short connect timeout
-    # makes a request fail fast with a clear error instead of hanging while the server is away.
-    connect_args = {"connect_timeout": 3} if parsed.get_backend_name() == "postgresql" else {}
+    # A database that restarts: pre-ping replaces dead pooled connections.
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=5,
-                         connect_args=connect_args)
+                         connect_args=_connect_args(parsed.get_backend_name()))
+
+
+def ping(engine: Engine) -> None:
+    """Run ``SELECT 1`` through the engine's pool: what any request needs to work."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def ping_without_pool(engine: Engine) -> None:
+    """Run ``SELECT 1`` on a new connection outside the pool, with the same short connect timeout.
+
+    When :func:`ping` fails but this works, the database is fine and this process's pool is not.
+    """
+    probe = create_engine(engine.url, poolclass=NullPool, connect_args=_connect_args(engine.url.get_backend_name()))
+    try:
+        with probe.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        probe.dispose()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

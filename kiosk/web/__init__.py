@@ -66,9 +66,33 @@ def create_app(test_config: dict[str, Any] | None = None, instance: str | None =
     from kiosk.web import push
 
     push.install()  # pushes written by the publishing thread when nothing is queued before them
+    options: dict[str, Any] = {}
+    if cfg.get("REDIS_URL"):
+        from kiosk.web.fanout import RedisFanOut
+
+        options["client_manager"] = RedisFanOut(str(cfg["REDIS_URL"]), channel=str(cfg["REDIS_CHANNEL"]))
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=[], ping_interval=10, ping_timeout=10,
-                      message_queue=cfg.get("REDIS_URL") or None)
+                      **options)
     return app
+
+
+def start_fanout() -> None:
+    """Start hearing the other processes' pushes now rather than at the first screen's connection.
+
+    Called in the server's worker process (a thread started before gunicorn forks would not survive
+    the fork), so a Redis outage is noticed and logged even while no screen is connected.
+    """
+    server = socketio.server
+    if server is not None and not server.manager_initialized:
+        server.manager_initialized = True
+        server.manager.initialize()
+
+
+def fanout_status() -> str | None:
+    """The Redis fan-out's state in a few words, or None without REDIS_URL."""
+    manager = getattr(socketio.server, "manager", None)
+    status = getattr(manager, "status", None)
+    return status() if callable(status) else None
 
 
 def _publisher(name: str, payload: dict[str, Any]) -> None:

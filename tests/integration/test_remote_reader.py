@@ -104,3 +104,31 @@ def test_a_reader_with_the_wrong_secret_is_refused_and_keeps_its_taps(floor, tmp
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_reader_process_under_systemd_says_ready_and_pets_the_watchdog_while_its_server_is_away(tmp_path):
+    import os
+    import subprocess
+
+    from fake_systemd import NotifySocket
+
+    systemd = NotifySocket()
+    secret = tmp_path / "reader.secret"
+    secret.write_text(SECRET.decode())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "NOTIFY_", "WATCHDOG_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "--instance", str(tmp_path / "instance"), "reader",
+                             "--server", f"http://127.0.0.1:{free_port()}", "--reader-id", "kiosk-floor3",
+                             "--device", "sim", "--secret-file", str(secret)],
+                            env={**env, **systemd.env(watchdog_seconds=1.0)}, cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = systemd.wait_for("READY")
+        assert ready["STATUS"].startswith("reader kiosk-floor3 ")
+        # Nobody answers at the server's address: no reason to restart, the outbox keeps the taps.
+        ping = systemd.wait_for("WATCHDOG", where=lambda m: "server unreachable" in m["STATUS"])
+        assert "taps waiting in the outbox" in ping["STATUS"]
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        systemd.close()
+    assert proc.returncode == 0, out

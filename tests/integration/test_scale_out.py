@@ -2,68 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import secrets
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from kiosk.config import load_config
+from kiosk.store.db import upgrade
 
-from bench._common import SocketIOClient, free_port, start_kiosk  # noqa: E402
-from kiosk.config import load_config  # noqa: E402
-from kiosk.services import doors, sensors  # noqa: E402
-from kiosk.services.context import ServiceContext  # noqa: E402
-from kiosk.store.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
-
-SECRET = "scale-out-secret"
-
-
-def _redis_url() -> str:
-    import redis
-
-    url = "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except Exception as exc:
-        pytest.fail(f"Redis on 127.0.0.1:6379 is unreachable ({exc}); `make test` starts it "
-                    "(deploy/ensure-services.sh)", pytrace=False)
-    return url
+from serve_harness import (SocketIOClient, define_door, door_event_at, post_door, shared_redis_url, start_servers,
+                           stop_servers, unique_channel)
 
 
 @pytest.fixture
-def two_servers(tmp_path):
-    instance = tmp_path / "instance"
-    cfg = load_config(instance, environ={})
-    upgrade(cfg["DATABASE_URL"])
-    engine = make_engine(cfg["DATABASE_URL"])
-    ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
-    sensors.define_points(ctx, [{"id": "door:main", "kind": "door", "label": "话务区正门"}])
-    doors.define_doors(ctx, [{"id": "main", "name": "话务区正门", "contact_point": "door:main"}])
-    engine.dispose()
-    env = {"KIOSK_NFC_DEVICE": "none", "KIOSK_REDIS_URL": _redis_url(),
-           "KIOSK_GATEWAY_SECRETS": f"floor-3={SECRET}",
-           "KIOSK_LOG_LEVEL": "WARNING"}
-    ports = [free_port(), free_port()]
-    procs = [start_kiosk(instance, port, **env) for port in ports]
-    yield ports
-    for p in procs:
-        p.terminate()
-        p.wait(timeout=10)
-
-
-def post_door(port: int, state: str, n: int) -> int:
-    import http.client
-
-    body = json.dumps({"events": [{"id": f"floor-3:{n}", "type": "point_changed", "point": "door:main",
-                                   "state": state, "at": "2026-11-29T01:00:0%dZ" % n}]}).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("POST", "/api/v1/gateways/floor-3/events", body=body,
-                 headers={"Content-Type": "application/json", "X-Signature": sensors.sign(SECRET.encode(), body)})
-    status = conn.getresponse().status
-    conn.close()
-    return status
+def two_servers(instance):
+    define_door(instance)
+    # A channel of this run alone: other test runs share the machine's Redis.
+    servers = start_servers(instance, 2, shared_redis_url(), unique_channel())
+    yield [port for port, _ in servers]
+    stop_servers(servers)
 
 
 def test_a_door_event_accepted_by_one_process_raises_the_alarm_on_a_screen_of_the_other(two_servers):
@@ -75,3 +29,27 @@ def test_a_door_event_accepted_by_one_process_raises_the_alarm_on_a_screen_of_th
     alert, _ = screen.wait_for("alert_raised", timeout=10)
     assert alert["kind"] == "door_forced_open" and alert["door_id"] == "main"
     screen.close()
+
+
+def test_two_installations_sharing_one_redis_never_see_each_others_pushes(tmp_path, instance):
+    # Two installations: each its own instance and channel, one Redis between them.
+    other = tmp_path / "other-instance"
+    upgrade(load_config(other, environ={})["DATABASE_URL"])
+    for inst in (instance, other):
+        define_door(inst)
+    redis_url = shared_redis_url()
+    ours = start_servers(instance, 1, redis_url, unique_channel())
+    theirs = start_servers(other, 1, redis_url, unique_channel())
+    try:
+        (our_port, _), (their_port, _) = ours[0], theirs[0]
+        screen = SocketIOClient(f"http://127.0.0.1:{our_port}")
+        screen.wait_for("snapshot")
+        assert post_door(their_port, "closed", 1) == 200
+        assert post_door(their_port, "open", 2) == 200
+        assert post_door(our_port, "closed", 3) == 200
+        # Pushes arrive in order: the first door change this screen hears is its own installation's.
+        payload, _ = screen.wait_for("points_changed", timeout=10)
+        assert [ch["at"] for ch in payload["changes"]] == [door_event_at(3)]
+        screen.close()
+    finally:
+        stop_servers(ours + theirs)

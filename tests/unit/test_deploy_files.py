@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,22 @@ def test_every_unit_restarts_on_failure_and_is_hardened(unit):
         assert "User" in service
 
 
+@pytest.mark.parametrize("name", ["floor-kiosk.service", "floor-sensors.service", "kiosk-reader.service"])
+def test_each_service_says_when_it_is_ready_and_is_restarted_when_its_watchdog_pings_stop(name):
+    service = unit_sections(DEPLOY / "systemd" / name)["Service"]
+    assert service["Type"] == ["notify"] and service["WatchdogSec"]
+    # kiosk serve's pings come from gunicorn's worker, a child of the main process.
+    assert service["NotifyAccess"] == (["all"] if name == "floor-kiosk.service" else ["main"])
+
+
 def test_systemd_accepts_the_units(tmp_path):
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is part of systemd; install it to check the units"
-    # Point the units at this checkout and stand in for binaries a test machine does not have.
+    # Point the units at this checkout and at the virtualenv running the tests (a checkout need not have
+    # its own), and stand in for binaries a test machine does not have.
+    venv = Path(sys.executable).parent.parent
     for unit in UNITS:
-        text = unit.read_text().replace("/opt/floor-kiosk", str(REPO))
+        text = unit.read_text().replace("/opt/floor-kiosk/.venv", str(venv)).replace("/opt/floor-kiosk", str(REPO))
         text = text.replace("/usr/bin/cage", "/bin/true").replace("/usr/local/bin/kiosk-browser",
                                                                   str(DEPLOY / "kiosk-browser" / "kiosk-browser"))
         (tmp_path / unit.name).write_text(text)

@@ -174,6 +174,10 @@ function start() {
     drawConnection();
   });
   socket.on("snapshot", onSnapshot);
+  // After a Redis outage between server processes: fetch the whole floor again (pushes were missed).
+  socket.on("fanout_resumed", () => {
+    socket.timeout(5000).emit("request_snapshot", null, (err, snap) => { if (!err && snap) onSnapshot(snap); });
+  });
   socket.on("floor_changed", onFloorChanged);
   socket.on("leader_session_started", (p) => { flags.leaderStarted(p); });
   socket.on("leader_session_ended", (p) => { flags.leaderEnded(p); });

@@ -156,6 +156,11 @@ function start() {
   });
 
   socket.on("snapshot", applySnapshot);
+  // The server's link to the other server processes (Redis) is back after an outage: what they pushed
+  // meanwhile never reached this screen, so fetch the whole board again.
+  socket.on("fanout_resumed", () => {
+    socket.timeout(5000).emit("request_snapshot", null, (err, snap) => { if (!err && snap) applySnapshot(snap); });
+  });
   socket.on("tap_recorded", (p) => {
     // This screen's reader only: another kiosk's taps change rows but not this card.
     if (!p.reader_id || p.reader_id === config.kioskId) tapcard.showTap(p);
