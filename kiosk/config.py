@@ -26,6 +26,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "LEADER_EARLY_MINUTES": (10, "§3.1: the duty leader taps at least this many minutes before shift start"),
     "LEADER_IDLE_SECONDS": (60, "A leader's badge session at the kiosk ends after this long without use"),
     "LEADER_PIN_MAX_FAILURES": (5, "Wrong PINs one leader badge session allows; the last ends the session and raises an alert"),
+    "LEADER_PIN_MAX_LOCKOUTS": (3, "Sessions one person may lose to wrong PINs within 24 hours; the last blocks the PIN until it is set again"),
     "GATEWAY_SECRETS": ("", "Sensor gateways: comma-separated id=secret pairs allowed to post events"),
     "GATEWAY_SILENT_SECONDS": (10.0, "A gateway not heard from for this long makes all its points unknown"),
     "LOG_LEVEL": ("INFO", "Logging level for the kiosk process"),

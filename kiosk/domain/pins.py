@@ -11,7 +11,9 @@ does not give. So a new PIN may not be one a finder would try first:
 
 ``2580`` (straight down the middle of a keypad) passes, and is the demo's PIN: a demo is not a secret.
 Wrong PINs are counted per badge session: the ``max_failures``-th ends the session (the service then
-raises an alert); a new badge tap starts a new session.
+raises an alert); a new badge tap starts a new session. So that a finder cannot simply tap again and
+again, session lock-outs are also counted per person: the ``max_lockouts``-th within a day blocks the
+PIN until an administrator sets a new one.
 """
 
 from __future__ import annotations
@@ -58,13 +60,21 @@ def new_pin_problem(pin: str, employee_no: str = "") -> str | None:
 
 @dataclass(frozen=True)
 class PinPolicy:
-    """How many wrong PINs one badge session allows."""
+    """How many wrong PINs one badge session allows, and how many such lock-outs a day before the PIN is blocked."""
 
     max_failures: int = 5
+    max_lockouts: int = 3
 
     def __post_init__(self) -> None:
         if self.max_failures < 1:
             raise ValueError("max_failures must be at least 1")
+        if self.max_lockouts < 1:
+            raise ValueError("max_lockouts must be at least 1")
+
+
+def pin_blocked(lockouts: int, policy: PinPolicy) -> bool:
+    """Whether ``lockouts`` sessions ended on wrong PINs (in the last day, since the PIN was set) block it."""
+    return lockouts >= policy.max_lockouts
 
 
 @dataclass(frozen=True)

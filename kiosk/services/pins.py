@@ -7,7 +7,10 @@ with a per-PIN random salt, parameters stored with the hash, compared in constan
 ``kiosk.services.users``); it is never stored, logged or published. Every PIN entered, right or wrong,
 and every PIN set or cleared goes to the event log. The ``LEADER_PIN_MAX_FAILURES``-th wrong PIN in one
 session ends the session and raises an alert (``leader_pin_locked_out``): a lost badge in the wrong hands
-shows up on every screen and goes up the escalation ladder like any alert.
+shows up on every screen and goes up the escalation ladder like any alert. The
+``LEADER_PIN_MAX_LOCKOUTS``-th such lock-out of one person within 24 hours (counted from the event log,
+so every server process sees the same count, and only since their PIN was last set) blocks the PIN until
+an administrator sets a new one.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, func, insert, select, update
 
 from kiosk.domain import pins as rules
 from kiosk.services import rollcall
@@ -25,11 +30,12 @@ from kiosk.services.doors import alert_payload
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
 from kiosk.services.users import check_password, hash_password, needs_rehash
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import Alert, Staff
+from kiosk.store.models import Alert, Event, Staff
 
 logger = logging.getLogger(__name__)
 
-_staff, _alerts = Staff.__table__, Alert.__table__
+_staff, _alerts, _events = Staff.__table__, Alert.__table__, Event.__table__
+LOCKOUT_WINDOW = timedelta(hours=24)
 RULE = "§2.4"
 LOCKED_OUT_KIND = "leader_pin_locked_out"
 
@@ -38,7 +44,25 @@ _STORED = select(_staff.c.pin_hash).where(_staff.c.employee_no == bindparam("emp
 
 def policy(ctx: ServiceContext) -> rules.PinPolicy:
     """The wrong-PIN allowance from config."""
-    return rules.PinPolicy(max_failures=int(ctx.config.get("LEADER_PIN_MAX_FAILURES", 5)))
+    return rules.PinPolicy(max_failures=int(ctx.config.get("LEADER_PIN_MAX_FAILURES", 5)),
+                           max_lockouts=int(ctx.config.get("LEADER_PIN_MAX_LOCKOUTS", 3)))
+
+
+def recent_lockouts(conn: Any, employee_no: str, now: datetime) -> int:
+    """Sessions of this person ended on wrong PINs in the last 24 hours, after their PIN was last set."""
+    last_set = conn.execute(select(func.max(_events.c.id)).where(
+        _events.c.kind == "staff_pin_set", _events.c.subject == employee_no)).scalar()
+    query = select(func.count()).select_from(_events).where(
+        _events.c.kind == LOCKED_OUT_KIND, _events.c.subject == employee_no, _events.c.at >= now - LOCKOUT_WINDOW)
+    if last_set is not None:
+        query = query.where(_events.c.id > last_set)  # log order: the same second can hold both
+    return int(conn.execute(query).scalar_one())
+
+
+def blocked_message(employee_no: str) -> str:
+    """What the screen says when a PIN is blocked."""
+    return ("PIN 多次输错已被锁定，请管理员重新设置 / This PIN is blocked after repeated wrong entries: "
+            f"an administrator must set a new one (kiosk staff set-pin {employee_no}).")
 
 
 # --- set by an administrator --------------------------------------------------------------------------------
@@ -120,9 +144,14 @@ def verify(ctx: ServiceContext, kiosk_id: str, pin: str) -> dict[str, Any]:
         raise ServiceError("pin_format", "PIN 为 4 至 6 位数字 / A PIN is 4 to 6 digits.")
     with ctx.engine.connect() as conn:
         stored = conn.execute(_STORED, {"employee_no": employee_no}).scalar()
+        lockouts = recent_lockouts(conn, employee_no, ctx.now()) if stored is not None else 0
     if stored is None:
         _refused(ctx, kiosk_id, employee_no, "not_set", "no PIN set")
         raise NotPermitted("pin_not_set", rollcall.pin_not_set_message(employee_no))
+    if rules.pin_blocked(lockouts, policy(ctx)):
+        # Not even checked: a blocked PIN gives no yes/no answer to whoever is trying PINs.
+        _refused(ctx, kiosk_id, employee_no, "blocked", f"PIN blocked after {lockouts} lock-outs in 24 hours")
+        raise NotPermitted("pin_blocked", blocked_message(employee_no))
     right = check_password(pin, stored)  # scrypt, then a constant-time comparison; outside the lock (≈0.1 s)
     now = ctx.now()
     with ctx.lock:
@@ -163,14 +192,19 @@ def verify(ctx: ServiceContext, kiosk_id: str, pin: str) -> dict[str, Any]:
 def _locked_out(ctx: ServiceContext, kiosk_id: str, employee_no: str, name: str, failures: int) -> None:
     """The session has ended on too many wrong PINs: log it, raise an alert, tell the screens."""
     now = ctx.now()
+    with ctx.engine.connect() as conn:
+        blocked = rules.pin_blocked(recent_lockouts(conn, employee_no, now) + 1, policy(ctx))
     message = (f"{failures} wrong PINs in a row at kiosk {kiosk_id} with the badge of {name} ({employee_no}): "
                "session ended. Check who has the badge.")
+    if blocked:
+        message += " The PIN is now blocked until an administrator sets a new one."
     alert = {"kind": LOCKED_OUT_KIND, "condition": "", "severity": "warning", "rule": RULE, "door_id": None,
              "subject": f"{name} ({employee_no})"[:100], "message": message, "raised_at": now, "level": 0,
              "data": json.dumps({"kiosk": kiosk_id, "employee_no": employee_no, "failures": failures})}
     with ctx.engine.begin() as conn:
         log_event(conn, at=now, kind="leader_pin_locked_out", actor=f"kiosk:{kiosk_id}", subject=employee_no,
-                  outcome="session_ended", reason=message, rule=RULE, data={"failures": failures})
+                  outcome="pin_blocked" if blocked else "session_ended", reason=message, rule=RULE,
+                  data={"failures": failures})
         alert_id = conn.execute(insert(_alerts).values(**alert)).inserted_primary_key[0]
         log_event(conn, at=now, kind="alert_raised", actor=f"kiosk:{kiosk_id}", subject=str(alert_id),
                   outcome=LOCKED_OUT_KIND, reason=message, rule=RULE)

@@ -238,6 +238,52 @@ def test_the_wrong_pin_allowance_is_configurable(floor):
         enter_pin(floor, pin="1357")
 
 
+def lose_a_session(ctx, employee_no="20001"):
+    """Tap the badge and enter wrong PINs until the session ends."""
+    rollcall.record_tap(ctx, uid_of(employee_no))
+    with pytest.raises(NotPermitted) as ended:
+        for _ in range(10):
+            try:
+                enter_pin(ctx, pin="1357")
+            except ServiceError as exc:
+                if exc.code != "pin_wrong":
+                    raise
+    return ended.value
+
+
+def test_the_third_session_lost_to_wrong_pins_in_a_day_blocks_the_pin_until_it_is_set_again(floor, clock):
+    floor.config["LEADER_PIN_MAX_FAILURES"] = 2
+    assert lose_a_session(floor).code == "pin_locked"
+    assert lose_a_session(floor).code == "pin_locked"
+    assert lose_a_session(floor).code == "pin_locked"
+    assert "now blocked" in published(floor, "alert_raised")[-1]["message"]
+    assert [e.outcome for e in logged(floor, "leader_pin_locked_out")] == ["session_ended", "session_ended",
+                                                                         "pin_blocked"]
+    # Blocked: even the right PIN is not checked, and the screen says what to do.
+    rollcall.record_tap(floor, uid_of("20001"))
+    with pytest.raises(NotPermitted, match="kiosk staff set-pin 20001") as blocked:
+        enter_pin(floor)
+    assert blocked.value.code == "pin_blocked"
+    assert logged(floor, "leader_pin_refused")[-1].outcome == "blocked"
+    # Another leader is not affected.
+    rollcall.record_tap(floor, uid_of("20008"))
+    enter_pin(floor)
+    # An administrator sets a new PIN: the block is lifted.
+    pins.set_pin(floor, "20001", "4826", actor="admin:test")
+    rollcall.record_tap(floor, uid_of("20001"))
+    assert enter_pin(floor, pin="4826") == {"pin_verified": True}
+
+
+def test_lockouts_older_than_a_day_do_not_count_toward_the_block(floor, clock):
+    floor.config["LEADER_PIN_MAX_FAILURES"] = 1
+    lose_a_session(floor)
+    lose_a_session(floor)
+    clock.set(floor.now() + timedelta(hours=25))
+    lose_a_session(floor)
+    rollcall.record_tap(floor, uid_of("20001"))
+    assert enter_pin(floor) == {"pin_verified": True}
+
+
 def test_tapping_the_badge_again_does_not_wipe_the_wrong_pin_count(floor):
     rollcall.record_tap(floor, uid_of("20001"))
     for _ in range(3):
