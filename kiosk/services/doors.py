@@ -52,7 +52,8 @@ def state_of(row: Any) -> rules.DoorState:
 
 
 def define_doors(ctx: ServiceContext, doors: list[dict[str, Any]], actor: str = "cli") -> int:
-    """Create or update doors: id, name, contact_point, exit_point, readers, and timings in seconds."""
+    """Create or update doors: id, name, contact_point, exit_point, readers, timings in seconds, and
+    optionally its plan position x, y (left out: a new door is not on the map, an existing one stays where it is)."""
     with ctx.engine.begin() as conn:
         existing = {r.id for r in conn.execute(select(_doors.c.id))}
         for d in doors:
@@ -63,6 +64,8 @@ def define_doors(ctx: ServiceContext, doors: list[dict[str, Any]], actor: str = 
                       "entry_window_s": float(d.get("entry_window_s", 10)),
                       "tailgate_s": float(d.get("tailgate_s", 15))}
             policy_of(type("Row", (), values))  # refuse impossible timings before writing anything
+            if d.get("x") is not None and d.get("y") is not None:
+                values.update(x=float(d["x"]), y=float(d["y"]))
             if d["id"] in existing:
                 conn.execute(update(_doors).where(_doors.c.id == d["id"]).values(**values))
             else:
@@ -130,7 +133,13 @@ def door_payload(row: Any, state: rules.DoorState, now: datetime) -> dict[str, A
             "closed": state.is_closed, "opened_at": iso(opening.started_at) if opening else None,
             "open_seconds": round(opening.seen_open(now).total_seconds(), 1) if opening else None,
             "alarm_in_seconds": rules.countdown(state, now, policy),
-            "prewarn_s": row.prewarn_s, "alarm_s": row.alarm_s, "alarms": list(state.active_alarms)}
+            "prewarn_s": row.prewarn_s, "alarm_s": row.alarm_s, "alarms": list(state.active_alarms),
+            # The floor map draws the door at its plan position, in the colour of rules.map_look.
+            "x": _coord(getattr(row, "x", None)), "y": _coord(getattr(row, "y", None)), "look": rules.map_look(state)}
+
+
+def _coord(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def apply_point_changes(conn: Connection, changes: list[dict[str, Any]], now: datetime) -> list[Publication]:

@@ -693,7 +693,8 @@ def record_signout_cause(ctx: ServiceContext, kiosk_id: str, flag_id: int, cause
 # --- what the screens get ----------------------------------------------------------------------------------
 
 def floor_snapshot(ctx: ServiceContext) -> dict[str, Any]:
-    """The whole map: every seat, counts, open flags, policy and ingest counters (sent on every connect)."""
+    """The whole map: every seat, placed doors and kiosks, counts, open flags, policy and ingest counters
+    (sent on every connect)."""
     now = ctx.now()
     pol = policy(ctx)
     with ctx.engine.connect() as conn:
@@ -704,7 +705,10 @@ def floor_snapshot(ctx: ServiceContext) -> dict[str, Any]:
         zones = [{"zone": z.id, "name": z.name} for z in conn.execute(select(_zones).order_by(_zones.c.id))]
     with ctx.lock:
         counters = dict(_state(ctx).counters)
+    from kiosk.services import floorplan  # late: the editor's module builds on this one
+
     return {"now": iso(now), "seats": seats, "zones": zones, "counts": rules.counts(seats),
+            **floorplan.markers_payload(ctx),  # placed doors (with their live state) and kiosk screens
             "flags": [flag_payload(f, dict(facts.names)) for f in flags],
             "policy": {"not_signed_in_minutes": pol.not_signed_in_after.total_seconds() / 60,
                        "allowance_warn_minutes": pol.allowance_warn.total_seconds() / 60,

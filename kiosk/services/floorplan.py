@@ -1,8 +1,10 @@
-"""The floor plan editor as a capability: seat positions and the plan's background image.
+"""The floor plan editor as a capability: positions of seats, doors and kiosk screens, and the plan's
+background image.
 
-Load → rule (:mod:`kiosk.domain.floorplan`) → save → publish. Seat moves are written all or nothing in one
+Load → rule (:mod:`kiosk.domain.floorplan`) → save → publish. Moves are written all or nothing in one
 transaction with their ``floorplan_changed`` log row; after the commit every map gets the whole floor again
-(:func:`kiosk.services.floor.plan_changed`). The background image lives in the instance folder, beside a
+(:func:`kiosk.services.floor.plan_changed`) when seats moved, and ``floor_markers_changed`` (every placed
+door with its live state, every placed kiosk screen) when doors or kiosks moved. The background image lives in the instance folder, beside a
 small JSON file with its kind and size; it is replaced by writing a new file and renaming it over the old.
 """
 
@@ -20,11 +22,11 @@ from kiosk.domain import floorplan as rules
 from kiosk.services import floor
 from kiosk.services.context import ServiceContext
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import Seat, Zone
+from kiosk.store.models import Door, Screen, Seat, Zone
 
 logger = logging.getLogger(__name__)
 
-_seats, _zones = Seat.__table__, Zone.__table__
+_seats, _zones, _doors, _screens = Seat.__table__, Zone.__table__, Door.__table__, Screen.__table__
 RULE = "§2.4"
 BACKGROUND_NAME = "floorplan-background"
 CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -57,43 +59,102 @@ def _positions(ctx: ServiceContext) -> list[Any]:
                             .order_by(_seats.c.zone_id, _seats.c.id)).all()
 
 
-def bounds(ctx: ServiceContext, rows: list[Any] | None = None) -> rules.Bounds:
-    """The plan's rectangle: the background image's size, grown to hold every seat."""
+def _markers(ctx: ServiceContext) -> tuple[list[Any], list[Any]]:
+    """Every door and every kiosk screen not revoked, with its position (None when not placed)."""
+    with ctx.engine.connect() as conn:
+        doors = conn.execute(select(_doors.c.id, _doors.c.name, _doors.c.x, _doors.c.y).order_by(_doors.c.id)).all()
+        kiosks = conn.execute(select(_screens.c.name, _screens.c.x, _screens.c.y)
+                              .where(_screens.c.revoked_at.is_(None)).order_by(_screens.c.name)).all()
+    return doors, kiosks
+
+
+def _placed(rows: list[Any]) -> list[tuple[float, float]]:
+    return [(float(r.x), float(r.y)) for r in rows if r.x is not None and r.y is not None]
+
+
+def bounds(ctx: ServiceContext, rows: list[Any] | None = None,
+           markers: tuple[list[Any], list[Any]] | None = None) -> rules.Bounds:
+    """The plan's rectangle: the background image's size, grown to hold every seat, placed door and kiosk."""
     rows = _positions(ctx) if rows is None else rows
+    doors, kiosks = _markers(ctx) if markers is None else markers
     info = background_info(ctx)
     size = (info["width"], info["height"]) if info else None
-    return rules.plan_bounds(((float(r.x), float(r.y)) for r in rows), size)
+    return rules.plan_bounds(_placed(rows) + _placed(doors) + _placed(kiosks), size)
+
+
+def _xy(r: Any) -> dict[str, float | None]:
+    return {"x": None if r.x is None else float(r.x), "y": None if r.y is None else float(r.y)}
 
 
 def plan(ctx: ServiceContext) -> dict[str, Any]:
-    """What the editor draws: every seat, the zones, the plan's bounds and the background, if any."""
+    """What the editor draws: every seat, door and kiosk screen, the zones, the plan's bounds and background."""
     rows = _positions(ctx)
+    doors, kiosks = markers = _markers(ctx)
     with ctx.engine.connect() as conn:
         zones = {z.id: z.name for z in conn.execute(select(_zones.c.id, _zones.c.name))}
     return {"seats": [{"seat": r.id, "zone": r.zone_id, "x": float(r.x), "y": float(r.y)} for r in rows],
-            "zones": zones, "bounds": bounds(ctx, rows).as_dict(), "background": background_info(ctx)}
+            "doors": [{"door": d.id, "name": d.name, **_xy(d)} for d in doors],
+            "kiosks": [{"kiosk": k.name, **_xy(k)} for k in kiosks],
+            "zones": zones, "bounds": bounds(ctx, rows, markers).as_dict(), "background": background_info(ctx)}
 
 
-def move_seats(ctx: ServiceContext, raw: Any, actor: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Validate and save seat moves, all or nothing; log ``floorplan_changed``; publish the floor again."""
+def markers_payload(ctx: ServiceContext) -> dict[str, Any]:
+    """What the maps draw besides seats: placed doors with their live state, placed kiosk screens."""
+    from kiosk.services import doors as door_service
+
+    now = ctx.now()
+    with ctx.engine.connect() as conn:
+        door_rows = conn.execute(select(_doors).where(_doors.c.x.is_not(None), _doors.c.y.is_not(None))
+                                 .order_by(_doors.c.id)).all()
+        kiosks = conn.execute(select(_screens.c.name, _screens.c.x, _screens.c.y).where(
+            _screens.c.revoked_at.is_(None), _screens.c.x.is_not(None), _screens.c.y.is_not(None))
+            .order_by(_screens.c.name)).all()
+    return {"doors": [door_service.door_payload(d, door_service.state_of(d), now) for d in door_rows],
+            "kiosks": [{"kiosk": k.name, "x": float(k.x), "y": float(k.y)} for k in kiosks]}
+
+
+def place(ctx: ServiceContext, raw: Any, actor: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate and save moves of seats, doors and kiosk screens, all or nothing; log ``floorplan_changed``;
+    publish the floor again (moved seats) and the map's doors and kiosks (moved doors or kiosks)."""
     rows = _positions(ctx)
-    known = {r.id: (float(r.x), float(r.y)) for r in rows}
-    moves = rules.validate_moves(raw, known, bounds(ctx, rows))
-    changed = {s: xy for s, xy in moves.items() if xy != known[s]}
+    doors, kiosks = markers = _markers(ctx)
+    known: dict[str, dict[str, tuple[float, float] | None]] = {
+        "seat": {r.id: (float(r.x), float(r.y)) for r in rows},
+        "door": {d.id: _pair(d) for d in doors},
+        "kiosk": {k.name: _pair(k) for k in kiosks}}
+    moves = rules.validate_placements(raw, known, bounds(ctx, rows, markers))
+    changed = {key: xy for key, xy in moves.items() if xy != known[key[0]][key[1]]}
+    tables = {"seat": (_seats, _seats.c.id), "door": (_doors, _doors.c.id), "kiosk": (_screens, _screens.c.name)}
+    counts = {kind: sum(1 for k, _n in changed if k == kind) for kind in tables}
     with floor._state(ctx).lock:  # the floor's writers' lock: no tick reads half a plan
         with ctx.engine.begin() as conn:
-            for seat, (x, y) in changed.items():
-                conn.execute(update(_seats).where(_seats.c.id == seat).values(x=x, y=y))
+            for (kind, name), (x, y) in changed.items():
+                table, key = tables[kind]
+                conn.execute(update(table).where(key == name).values(x=x, y=y))
+            moved = {f"{kind}:{name}" if kind != "seat" else name:
+                     {"from": list(known[kind][name]) if known[kind][name] else None, "to": list(xy)}
+                     for (kind, name), xy in sorted(changed.items())[:500]}
+            what = ", ".join(f"{n} {kind}(s)" for kind, n in counts.items() if n) or "nothing"
             log_event(conn, at=ctx.now(), kind="floorplan_changed", actor=actor[:64], subject="seats",
-                      outcome=str(len(changed)), rule=RULE,
-                      reason=f"{len(changed)} seat(s) moved on the floor plan",
-                      data={**(data or {}), "seats": len(changed),
-                            "moved": {s: {"from": list(known[s]), "to": list(xy)} for s, xy in
-                                      sorted(changed.items())[:500]}})
-    logger.info("floor plan: %s moved %s seat(s)", actor, len(changed))
-    if changed:
+                      outcome=str(len(changed)), rule=RULE, reason=f"moved on the floor plan: {what}",
+                      data={**(data or {}), "seats": counts["seat"], "doors": counts["door"],
+                            "kiosks": counts["kiosk"], "moved": moved})
+    logger.info("floor plan: %s moved %s", actor, what)
+    if counts["seat"]:
         floor.publish_all(ctx, floor.plan_changed(ctx))
-    return {"ok": True, "moved": len(changed), "seats": {s: {"x": x, "y": y} for s, (x, y) in changed.items()}}
+    if counts["door"] or counts["kiosk"]:
+        ctx.publish("floor_markers_changed", markers_payload(ctx))
+    return {"ok": True, "moved": len(changed), "seats": {n: {"x": x, "y": y} for (k, n), (x, y) in changed.items()
+                                                         if k == "seat"},
+            "doors": {n: {"x": x, "y": y} for (k, n), (x, y) in changed.items() if k == "door"},
+            "kiosks": {n: {"x": x, "y": y} for (k, n), (x, y) in changed.items() if k == "kiosk"}}
+
+
+move_seats = place  # the name from when only seats could move
+
+
+def _pair(r: Any) -> tuple[float, float] | None:
+    return None if r.x is None or r.y is None else (float(r.x), float(r.y))
 
 
 def set_background(ctx: ServiceContext, content: bytes, filename: str, actor: str,

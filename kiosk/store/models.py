@@ -272,6 +272,8 @@ class Door(Base):
     entry_window_s: Mapped[float] = mapped_column(default=10.0)
     tailgate_s: Mapped[float] = mapped_column(default=15.0)
     state: Mapped[str] = mapped_column(Text, default="")  # kiosk.store.doorstate JSON
+    x: Mapped[float | None] = mapped_column(nullable=True)  # plan position (the seats' units); None: not on the map
+    y: Mapped[float | None] = mapped_column(nullable=True)
 
 
 ALERT_LEVELS = ("leader", "supervisor", "security")
@@ -476,3 +478,5 @@ class Screen(Base):
     paired_by: Mapped[str] = mapped_column(String(32))  # the admin's employee number
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    x: Mapped[float | None] = mapped_column(nullable=True)  # where the screen hangs on the plan: "you are here"
+    y: Mapped[float | None] = mapped_column(nullable=True)

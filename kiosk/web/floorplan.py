@@ -1,10 +1,11 @@
-"""The floor plan editor under /admin/floorplan (floor-map issue) and the plan's background image.
+"""The floor plan editor under /admin/floorplan and the plan's background image.
 
-* ``GET /admin/floorplan`` — the plan as SVG with every seat; an admin drags seats (pointer events: mouse,
-  touch, pen) and saves. Needs ``floorplan.edit``; everyone else gets the same refusal page and log row as
-  the review screens.
-* ``POST /admin/floorplan/seats`` — form fields ``csrf_token`` and ``positions`` (JSON: a list of
-  {seat, x, y}); checked as a whole and written all or nothing; logged ``floorplan_changed``.
+* ``GET /admin/floorplan`` — the plan as SVG with every seat, door and kiosk screen; an admin drags them
+  (pointer events: mouse, touch, pen), puts a door or kiosk not on the plan yet onto it, and saves. Needs
+  ``floorplan.edit``; everyone else gets the same refusal page and log row as the review screens.
+* ``POST /admin/floorplan/positions`` (also under its older name ``/admin/floorplan/seats``) — form fields
+  ``csrf_token`` and ``positions`` (JSON: a list of {seat, x, y}, {door, x, y} or {kiosk, x, y}); checked as
+  a whole and written all or nothing; logged ``floorplan_changed``.
 * ``POST /admin/floorplan/background`` — a multipart upload, PNG or SVG judged by content, at most 5 MB;
   logged ``floorplan_background_changed``.
 * ``GET /floorplan/background`` (and ``/floorplan/background/info``) — public like the floor map itself:
@@ -70,10 +71,11 @@ def editor() -> Any:
     return _editor(note=notes.get(request.args.get("saved", "")))
 
 
+@bp.post("/admin/floorplan/positions", endpoint="save_positions")
 @bp.post("/admin/floorplan/seats")
 @require_permission(PERMISSION)
 def save_seats() -> Any:
-    """Save dragged seat positions: all or nothing."""
+    """Save dragged positions of seats, doors and kiosk screens: all or nothing."""
     user = g.desk_user
     try:
         raw = json.loads(request.form.get("positions", ""))
@@ -81,7 +83,7 @@ def save_seats() -> Any:
         return refuse("bad_positions", "The positions are not valid JSON: nothing was saved.", 400,
                       log_kind="floorplan_refused")
     try:
-        result = floorplan.move_seats(services(), raw, actor=user.employee_no,
+        result = floorplan.place(services(), raw, actor=user.employee_no,
                                       data={"username": user.username, "remote": request.remote_addr or "?"})
     except PlanError as exc:
         return refuse(exc.code, exc.message, 400, log_kind="floorplan_refused")
