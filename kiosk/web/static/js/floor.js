@@ -10,7 +10,7 @@ import { applyStatic, initialLanguage, language, onLanguageChange, setLanguage, 
 import * as detail from "./floor-detail.js";
 import * as flags from "./floor-flags.js";
 import * as map from "./floor-map.js";
-import { applyChanged, applySnapshot, state } from "./floor-state.js";
+import { applyChanged, applyDoorChanged, applyMarkers, applySnapshot, state } from "./floor-state.js";
 import * as time from "./time.js";
 
 const body = document.body;
@@ -175,6 +175,17 @@ function start() {
   });
   socket.on("snapshot", onSnapshot);
   socket.on("floor_changed", onFloorChanged);
+  // §6.5, §6.6: the doors on the map take their live colour; the editor may move doors and kiosk screens.
+  socket.on("door_changed", (p) => {
+    if (!state.loaded) return;
+    const wasPlaced = state.doors.has(p && p.door_id);
+    if (applyDoorChanged(p) || wasPlaced) map.renderMarkers();
+  });
+  socket.on("floor_markers_changed", (p) => {
+    if (!state.loaded) return;
+    applyMarkers(p);
+    map.renderAll();
+  });
   socket.on("leader_session_started", (p) => { flags.leaderStarted(p); });
   socket.on("leader_session_ended", (p) => { flags.leaderEnded(p); });
 
