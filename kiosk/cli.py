@@ -218,7 +218,7 @@ def doctor(obj: dict[str, Any]) -> None:
         raise click.ClickException("some checks failed: see the lines marked FAIL")
 
 
-KINDS = ("staff", "badges", "shifts", "roster", "seats", "points")
+KINDS = ("staff", "badges", "shifts", "roster", "seats", "points", "doors")
 
 
 @main.command("import")
@@ -227,7 +227,7 @@ KINDS = ("staff", "badges", "shifts", "roster", "seats", "points")
 @click.option("--dry-run", is_flag=True, help="Check the whole file and report, write nothing.")
 @click.pass_obj
 def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> None:
-    """Import staff, badges, shifts, roster, seats or sensor points from CSV (UTF-8 or GBK) or XLSX.
+    """Import staff, badges, shifts, roster, seats, sensor points or doors from CSV (UTF-8 or GBK) or XLSX.
 
     Nothing is written unless the whole file is valid; errors are listed as file:row:column: message.
     """
@@ -247,7 +247,7 @@ def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> Non
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def export_cmd(obj: dict[str, Any], kind: str, file: Path) -> None:
-    """Export staff, badges, shifts, roster, seats or sensor points to CSV or XLSX (by extension), importable again."""
+    """Export staff, badges, shifts, roster, seats, sensor points or doors to CSV or XLSX, importable again."""
     from kiosk.services import imports
 
 

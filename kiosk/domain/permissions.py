@@ -20,9 +20,9 @@ PERMISSIONS: dict[str, str] = {
     "kiosk.console": "open the kiosk console with a badge",
     "visitors.bind": "hand out a visitor card at the kiosk (§2.2)",
     "visitors.approve": "approve and cancel visits (§2.2, the Hotline Management Section)",
-    "admin.import": "import and export floor data (staff, badges, shifts, roster, seats, points)",
+    "admin.import": "import and export floor data (staff, badges, shifts, roster, seats, points, doors)",
     "admin.users": "manage desk logins",
-    "floorplan.edit": "move seats on the floor plan and upload its background image",
+    "floorplan.edit": "move seats, doors and kiosk screens on the floor plan and upload its background image",
 }
 
 _LEADING = frozenset({"alerts.view", "alerts.acknowledge", "rollcall.lead", "kiosk.console", "visitors.bind"})

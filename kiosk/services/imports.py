@@ -1,4 +1,5 @@
-"""Floor data in and out: staff, badges, shifts, roster, seats and sensor points from CSV or XLSX files, and back.
+"""Floor data in and out: staff, badges, shifts, roster, seats, sensor points and doors from CSV or XLSX files,
+and back.
 
 Load → rule → save: this module reads the file (CSV as UTF-8, UTF-8 with BOM or GBK; XLSX with
 openpyxl), bulk-loads what the database already holds, asks ``kiosk.domain.imports`` what is wrong
@@ -7,7 +8,8 @@ and what would change, and — only when the whole file is valid — writes the 
 ``import_refused`` event. Exports write the same columns, so export → import changes nothing.
 
 A points import writes definitions only (kind, label, gateway): the live state of a point is the
-gateways' to report, so new points start ``unknown`` and existing ones keep theirs.
+gateways' to report, so new points start ``unknown`` and existing ones keep theirs. A doors import likewise
+writes a door's definition and its place on the floor plan, never its rule state (open, alarms raised).
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ from kiosk.domain.imports import FILE_LEVEL, Line, Plan, RowError
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError, StorageUnavailable
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import Badge, Point, RosterEntry, Seat, Shift, Staff, Zone
+from kiosk.store.models import Badge, Door, Point, RosterEntry, Seat, Shift, Staff, Zone
 
 logger = logging.getLogger(__name__)
 
 _staff, _badges, _shifts = Staff.__table__, Badge.__table__, Shift.__table__
 _zones, _seats, _roster = Zone.__table__, Seat.__table__, RosterEntry.__table__
-_points = Point.__table__
+_points, _doors = Point.__table__, Door.__table__
 
 KINDS = rules.KINDS
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -211,6 +213,17 @@ def _stored_points(conn: Connection) -> dict[str, rules.PointRecord]:
     return {r.id: rules.PointRecord(r.id, r.kind, r.label or "", r.gateway_id or None) for r in rows}
 
 
+def _door_record(r: Any) -> rules.DoorRecord:
+    readers = tuple(x.strip() for x in (r.readers or "").split(",") if x.strip())
+    return rules.DoorRecord(r.id, r.name, r.contact_point, r.exit_point or None, readers, float(r.prewarn_s),
+                            float(r.alarm_s), float(r.entry_window_s), float(r.tailgate_s),
+                            None if r.x is None else float(r.x), None if r.y is None else float(r.y))
+
+
+def _stored_doors(conn: Connection) -> dict[str, rules.DoorRecord]:
+    return {r.id: _door_record(r) for r in conn.execute(select(_doors))}
+
+
 def _stored_roster(conn: Connection, first: date,
                    last: date) -> dict[tuple[date, str, str], tuple[int, rules.RosterRecord]]:
     rows = conn.execute(
@@ -259,6 +272,12 @@ def _check_seats(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checke
 def _check_points(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checked:
     plan, errors = rules.plan_points(file, lines, _stored_points(conn),
                                      set(conn.execute(select(_seats.c.id)).scalars()))
+    return _Checked(plan, errors)
+
+
+def _check_doors(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checked:
+    points = {r.id: r.kind for r in conn.execute(select(_points.c.id, _points.c.kind))}
+    plan, errors = rules.plan_doors(file, lines, _stored_doors(conn), points)
     return _Checked(plan, errors)
 
 
@@ -341,6 +360,24 @@ def _write_points(conn: Connection, checked: _Checked, today: date) -> None:
                      [{"b_id": r.point, "b_label": r.label, "b_gateway": r.gateway} for r in plan.changed])
 
 
+def _door_values(r: rules.DoorRecord) -> dict[str, Any]:
+    return {"name": r.name, "contact_point": r.contact_point, "exit_point": r.exit_point,
+            "readers": ",".join(r.readers or ()), "prewarn_s": r.prewarn_s, "alarm_s": r.alarm_s,
+            "entry_window_s": r.entry_window_s, "tailgate_s": r.tailgate_s, "x": r.x, "y": r.y}
+
+
+def _write_doors(conn: Connection, checked: _Checked, today: date) -> None:
+    plan = checked.plan
+    # Definitions only: the door's rule state (open, alarms raised) is the sensors' and stays as it is.
+    if plan.new:
+        conn.execute(insert(_doors), [{"id": r.door, "state": "", **_door_values(r)} for r in plan.new])
+    if plan.changed:
+        cols = tuple(_door_values(plan.changed[0]))
+        conn.execute(update(_doors).where(_doors.c.id == bindparam("b_id"))
+                     .values({c: bindparam(f"b_{c}") for c in cols}),
+                     [{"b_id": r.door, **{f"b_{k}": v for k, v in _door_values(r).items()}} for r in plan.changed])
+
+
 def _write_roster(conn: Connection, checked: _Checked, today: date) -> None:
     plan, stored = checked.plan, checked.stored
     staff_ids = _staff_ids(conn)
@@ -358,10 +395,10 @@ def _write_roster(conn: Connection, checked: _Checked, today: date) -> None:
 
 _CHECK: dict[str, Callable[[Connection, str, list[Line[Any]]], _Checked]] = {
     "staff": _check_staff, "badges": _check_badges, "shifts": _check_shifts, "roster": _check_roster,
-    "seats": _check_seats, "points": _check_points}
+    "seats": _check_seats, "points": _check_points, "doors": _check_doors}
 _WRITE: dict[str, Callable[[Connection, _Checked, date], None]] = {
     "staff": _write_staff, "badges": _write_badges, "shifts": _write_shifts, "roster": _write_roster,
-    "seats": _write_seats, "points": _write_points}
+    "seats": _write_seats, "points": _write_points, "doors": _write_doors}
 
 
 def import_file(ctx: ServiceContext, kind: str, path: str | os.PathLike[str], dry_run: bool = False,
@@ -462,9 +499,18 @@ def _export_points(conn: Connection) -> list[tuple[object, ...]]:
     return out
 
 
+def _export_doors(conn: Connection) -> list[tuple[object, ...]]:
+    out = []
+    for r in conn.execute(select(_doors).order_by(_doors.c.id)):
+        d = _door_record(r)
+        out.append((d.door, d.name, d.contact_point, d.exit_point or "", ",".join(d.readers or ()), d.prewarn_s,
+                    d.alarm_s, d.entry_window_s, d.tailgate_s, "" if d.x is None else d.x, "" if d.y is None else d.y))
+    return out
+
+
 _EXPORT: dict[str, Callable[[Connection], list[tuple[object, ...]]]] = {
     "staff": _export_staff, "badges": _export_badges, "shifts": _export_shifts, "roster": _export_roster,
-    "seats": _export_seats, "points": _export_points}
+    "seats": _export_seats, "points": _export_points, "doors": _export_doors}
 
 
 def _write_table(path: Path, title: str, header: Sequence[str], rows: list[tuple[object, ...]]) -> None:

@@ -17,14 +17,14 @@ from kiosk.domain import imports as rules
 from kiosk.services import imports
 from kiosk.services.context import ServiceContext
 from kiosk.store.db import make_engine, make_sessionmaker, upgrade
-from kiosk.store.models import Badge, Event, Point, RosterEntry, Seat, Shift, Staff, Zone
+from kiosk.store.models import Badge, Door, Event, Point, RosterEntry, Seat, Shift, Staff, Zone
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "imports"
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 on 2 March in Asia/Shanghai
 TABLES = {"staff": Staff, "badges": Badge, "shifts": Shift, "zones": Zone, "seats": Seat, "roster": RosterEntry,
-          "points": Point}
+          "points": Point, "doors": Door}
 FLOOR_FILES = [("staff", "staff.csv"), ("shifts", "shifts.csv"), ("seats", "seats.csv"), ("badges", "badges.csv"),
-               ("roster", "roster.csv"), ("points", "points.csv")]
+               ("roster", "roster.csv"), ("points", "points.csv"), ("doors", "doors.csv")]
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def ctx(tmp_path: Path, migrated_db: Path):
 @pytest.fixture
 def floor(ctx: ServiceContext) -> ServiceContext:
     """The sample floor in tests/data/imports: 5 staff, 3 shifts, 3 seats in 2 zones, 5 badges, 5 roster lines,
-    5 sensor points."""
+    5 sensor points, 1 door."""
     for kind, name in FLOOR_FILES:
         result = imports.import_file(ctx, kind, DATA / name)
         assert result.errors == [], [str(e) for e in result.errors]
@@ -147,7 +147,7 @@ def test_an_applied_import_logs_one_event_with_its_counts(ctx):
 
 def test_the_sample_floor_imports_kind_by_kind(floor):
     assert counts(floor) == {"staff": 5, "badges": 5, "shifts": 3, "zones": 2, "seats": 3, "roster": 5,
-                             "points": 5}
+                             "points": 5, "doors": 1}
     with floor.engine.connect() as conn:
         assert conn.execute(select(Zone.__table__)).all() == [("A", "A"), ("B", "B")]
         uids = conn.execute(select(Badge.__table__.c.uid).order_by(Badge.__table__.c.uid)).scalars().all()
@@ -323,7 +323,7 @@ def test_imported_points_start_unknown_with_their_kind_label_and_gateway(floor):
         "cabinet:1": ("equipment", "机柜 1", "floor-3", "unknown", None, False),
         "seat:A-01": ("seat", "A-01 坐垫", "floor-3", "unknown", None, False),
         "seat:A-02": ("seat", "A-02 坐垫", None, "unknown", None, False)}
-    assert json.loads(events(floor, "import_applied")[-1].data) == {
+    assert json.loads(events(floor, "import_applied")[-2].data) == {  # the last is the doors file's
         "file": "points.csv", "new": 5, "changed": 0, "removed": 0}
 
 
@@ -385,6 +385,90 @@ def test_the_cli_imports_and_exports_points(floor, tmp_path):
     out = tmp_path / "points.xlsx"
     exported = runner.invoke(main, ["--instance", instance, "export", "points", str(out)])
     assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 5 points rows to {out}"
+
+
+def doors_by_id(ctx: ServiceContext) -> dict[str, tuple]:
+    t = Door.__table__
+    with ctx.engine.connect() as conn:
+        return {r.id: (r.name, r.contact_point, r.exit_point, r.readers, r.prewarn_s, r.alarm_s, r.entry_window_s,
+                       r.tailgate_s, r.x, r.y, r.state) for r in conn.execute(select(t))}
+
+
+def add_point(ctx: ServiceContext, point: str, kind: str = "door") -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(Point.__table__.insert().values(id=point, kind=kind, label=point, state="unknown",
+                                                     reconciled=False))
+
+
+def test_a_doors_import_defines_the_door_with_its_readers_timings_and_place_on_the_plan(floor):
+    assert doors_by_id(floor) == {"main": ("话务区正门", "door:main", "exit:main", "door-main", 20.0, 30.0, 10.0, 15.0,
+                                           100.0, 240.0, "")}
+
+
+def test_a_doors_import_keeps_what_a_row_leaves_out_and_never_touches_the_rule_state(floor, tmp_path):
+    with floor.engine.begin() as conn:  # as the door rules would leave it
+        conn.execute(update(Door.__table__).where(Door.__table__.c.id == "main").values(state='{"open": true}'))
+    add_point(floor, "door:fire")
+    path = put(tmp_path, "doors.csv", "door,name,contact_point,readers,alarm_s,x,y\n"
+                                      "main,正门（东）,door:main,,45,,\n"  # renamed, alarm later; the rest kept
+                                      "fire,消防门,door:fire,door-fire; door-fire-2,,,\n")  # new: defaults, not placed
+    assert imports.import_file(floor, "doors", path).summary() == "doors: 2 rows, 1 new, 1 changed, 0 unchanged"
+    doors = doors_by_id(floor)
+    assert doors["main"] == ("正门（东）", "door:main", "exit:main", "door-main", 20.0, 45.0, 10.0, 15.0, 100.0, 240.0,
+                             '{"open": true}')
+    assert doors["fire"] == ("消防门", "door:fire", None, "door-fire,door-fire-2", 20.0, 30.0, 10.0, 15.0, None, None,
+                             "")
+
+
+def test_a_doors_csv_export_writes_every_column_and_leaves_an_unplaced_door_blank(floor, tmp_path):
+    with floor.engine.begin() as conn:
+        conn.execute(update(Door.__table__).values(x=None, y=None))
+    path = tmp_path / "doors.csv"
+    assert imports.export_file(floor, "doors", path) == 1
+    assert path.read_text(encoding="utf-8-sig").splitlines() == [
+        "door,name,contact_point,exit_point,readers,prewarn_s,alarm_s,entry_window_s,tailgate_s,x,y",
+        "main,话务区正门,door:main,exit:main,door-main,20,30,10,15,,"]
+
+
+def test_bad_door_rows_are_refused_and_no_door_is_written(floor, tmp_path):
+    path = put(tmp_path, "doors.csv", "door,name,contact_point,exit_point,readers,prewarn_s,alarm_s,x,y\n"
+                                      "side,侧门,door:side,,,,,,\n"            # unknown contact point
+                                      "back,后门,exit:main,door:main,,,,,\n"   # kinds swapped
+                                      "east,东门,door:main,,door-east,,,,\n"   # door:main is main's contact
+                                      "west,西门,door:west,,door-main,,,,\n"   # unknown point
+                                      "main door,正门,door:main,,,-5,0,12,\n"  # bad id and timings, x without y
+                                      "main,正门,door:main,,,,,,\n"
+                                      "main,again,door:main,,,,,,\n")          # repeated
+    assert refused(floor, "doors", path) == [
+        "doors.csv:2:contact_point: unknown point door:side: import it with `kiosk import points` first",
+        "doors.csv:3:contact_point: point exit:main is an exit_button point, not a door point",
+        "doors.csv:3:exit_point: point door:main is a door point, not an exit_button point",
+        "doors.csv:4:contact_point: contact point door:main is door main's on row 7",
+        "doors.csv:5:contact_point: unknown point door:west: import it with `kiosk import points` first",
+        "doors.csv:6:door: 'main door' is not a door id; use 1 to 64 characters of A-Z a-z 0-9 _ . -",
+        "doors.csv:6:prewarn_s: -5 is negative; give seconds, 0 or more",
+        "doors.csv:6:alarm_s: the held-open alarm needs a time above 0 seconds",
+        "doors.csv:6:y: give both x and y (the door's place on the plan), or neither",
+        "doors.csv:8:door: door main is also on row 7"]
+
+
+def test_a_badge_reader_stands_at_one_door_only(floor, tmp_path):
+    add_point(floor, "door:fire")
+    path = put(tmp_path, "doors.csv", "door,name,contact_point,readers\nfire,消防门,door:fire,door-main\n")
+    assert refused(floor, "doors", path) == ["doors.csv:2:readers: reader door-main stands at door main"]
+
+
+def test_the_cli_imports_and_exports_doors(floor, tmp_path):
+    from kiosk.cli import main
+
+    instance = floor.config["INSTANCE_PATH"]
+    runner = CliRunner()
+    ok = runner.invoke(main, ["--instance", instance, "import", "doors", str(DATA / "doors.csv"), "--dry-run"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.strip() == "doors: 1 rows, 0 new, 0 changed, 1 unchanged (dry run: nothing written)"
+    out = tmp_path / "doors.xlsx"
+    exported = runner.invoke(main, ["--instance", instance, "export", "doors", str(out)])
+    assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 1 doors rows to {out}"
 
 
 # --- bad files: every error names file, row, column ------------------------------------------------
