@@ -15,8 +15,8 @@ from sqlalchemy import delete, insert, select, update
 from kiosk.services.context import ServiceContext
 from kiosk.store.db import sync_sequences
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import (Badge, Notice, RosterEntry, Screen, Seat, Shift, Staff, VisitorApproval, VisitorCard,
-                                Zone)
+from kiosk.store.models import (FIRST_FLOOR, Badge, Notice, RosterEntry, Screen, Seat, Shift, Staff, VisitorApproval,
+                                VisitorCard, Zone)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红梅鑫波斌宇浩凯健俊帆帅旭宁龙林欣悦彤雪琳晨曦婷颖佳琪倩"
@@ -111,7 +111,7 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
         screen = conn.execute(select(Screen.__table__.c.id).where(Screen.__table__.c.name == KIOSK["name"])).first()
         if screen is None:
             conn.execute(insert(Screen.__table__).values(name=KIOSK["name"], paired_by="demo", x=KIOSK["x"],
-                                                         y=KIOSK["y"]))
+                                                         y=KIOSK["y"], floor_id=FIRST_FLOOR))
         else:
             conn.execute(update(Screen.__table__).where(Screen.__table__.c.id == screen.id)
                          .values(x=KIOSK["x"], y=KIOSK["y"]))
