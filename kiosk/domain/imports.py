@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Callable, Collection, Generic, Iterable, Mapping, Sequence, TypeVar
 
+from kiosk.domain import floors as floor_rules
 from kiosk.domain.badges import InvalidBadgeUid, normalize_uid
 from kiosk.domain.shifts import parse_hhmm
 
@@ -83,11 +84,13 @@ SPECS: dict[str, Columns] = {
     "badges": Columns("badges", ("badge_uid", "employee_no"), ("status", "issued_on"),
                       dates=frozenset({"issued_on"})),
     "shifts": Columns("shifts", ("code", "name", "start", "end"), times=frozenset({"start", "end"})),
-    "roster": Columns("roster", ("date", "shift", "employee_no", "seat", "duty"), dates=frozenset({"date"})),
-    "seats": Columns("seats", ("seat", "zone", "x", "y")),
-    "points": Columns("points", ("point", "kind", "label"), ("gateway", "seat")),
+    "roster": Columns("roster", ("date", "shift", "employee_no", "seat", "duty"), ("floor",),
+                      dates=frozenset({"date"})),
+    "seats": Columns("seats", ("seat", "zone", "x", "y"), ("floor",)),
+    "points": Columns("points", ("point", "kind", "label"), ("gateway", "seat", "floor")),
     "doors": Columns("doors", ("door", "name", "contact_point"),
-                     ("exit_point", "readers", "prewarn_s", "alarm_s", "entry_window_s", "tailgate_s", "x", "y")),
+                     ("exit_point", "readers", "prewarn_s", "alarm_s", "entry_window_s", "tailgate_s", "x", "y",
+                      "floor")),
 }
 KINDS = tuple(SPECS)
 
@@ -164,6 +167,7 @@ class SeatRecord:
     zone: str
     x: float
     y: float
+    floor: str | None = None  # the zone's floor (code); None: not given
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,7 @@ class RosterRecord:
     employee_no: str
     seat: str | None
     duty: str
+    floor: str | None = None  # the floor the shift is worked on (code); None: not given
 
     @property
     def key(self) -> tuple[date, str, str]:
@@ -193,6 +198,7 @@ class PointRecord:
     kind: str
     label: str
     gateway: str | None = None
+    floor: str | None = None  # code; None: not given
 
     @property
     def seat(self) -> str | None:
@@ -224,6 +230,7 @@ class DoorRecord:
     tailgate_s: float | None = None
     x: float | None = None
     y: float | None = None
+    floor: str | None = None  # code; None: not given
 
 
 # --- cells and the header -------------------------------------------------------------------------
@@ -451,9 +458,10 @@ def parse_seat(file: str, row: Row) -> tuple[SeatRecord | None, list[RowError]]:
     zone = c.text("zone", max_len=MAX_LEN["zone"])
     x = c.number("x")
     y = c.number("y")
+    floor = c.text("floor", required=False)
     if c.errors:
         return None, c.errors
-    return SeatRecord(seat, zone, x, y), []
+    return SeatRecord(seat, zone, x, y, floor or None), []
 
 
 def parse_roster(file: str, row: Row) -> tuple[RosterRecord | None, list[RowError]]:
@@ -466,9 +474,10 @@ def parse_roster(file: str, row: Row) -> tuple[RosterRecord | None, list[RowErro
     duty = c.choice("duty", DUTIES, "a duty")
     if duty == "operator" and not seat and not c.errors:
         c.fail("seat", "an operator needs a seat; only a leader may have none")
+    floor = c.text("floor", required=False)
     if c.errors or day is None or duty is None:
         return None, c.errors
-    return RosterRecord(day, shift, employee_no, seat or None, duty), []
+    return RosterRecord(day, shift, employee_no, seat or None, duty, floor or None), []
 
 
 def _a(word: str) -> str:
@@ -500,9 +509,10 @@ def parse_point(file: str, row: Row) -> tuple[PointRecord | None, list[RowError]
             c.fail("seat", f"seat {seat} does not match point {point}; a seat point is named seat:<its seat id>")
     elif seat and kind is not None:
         c.fail("seat", f"only a seat point belongs to a seat; leave seat empty for {_a(kind)} point")
+    floor = c.text("floor", required=False)
     if c.errors or kind is None:
         return None, c.errors
-    return PointRecord(point, kind, label, gateway or None), []
+    return PointRecord(point, kind, label, gateway or None, floor or None), []
 
 
 _READER_SPLIT = re.compile(r"[\s,;，；]+")
@@ -543,9 +553,10 @@ def parse_door(file: str, row: Row) -> tuple[DoorRecord | None, list[RowError]]:
     y = c.number("y") if c.row.get("y") else None
     if (x is None) != (y is None):
         c.fail("y" if y is None else "x", "give both x and y (the door's place on the plan), or neither")
+    floor = c.text("floor", required=False)
     if c.errors:
         return None, c.errors
-    return DoorRecord(door, name, contact, exit_point or None, readers, x=x, y=y, **timings), []
+    return DoorRecord(door, name, contact, exit_point or None, readers, x=x, y=y, floor=floor or None, **timings), []
 
 
 PARSERS = {"staff": parse_staff, "badges": parse_badge, "shifts": parse_shift, "roster": parse_roster,
@@ -851,6 +862,54 @@ def plan_roster(file: str, lines: Sequence[Line[RosterRecord]], stored: Iterable
         _diff(plan, line.record, before.pop(line.record.key, None))
     plan.removed = sorted(before.values(), key=lambda r: (r.day, r.shift, r.employee_no))
     return plan, errors
+
+
+# --- floors -----------------------------------------------------------------------------------------------
+
+Implied = Callable[[object], tuple[int | None, str]]  # a record -> (the floor what it refers to is on, what that is)
+
+
+def assign_floors(file: str, lines: Sequence[Line[T]], floors: Mapping[str, int], implied: Implied,
+                  kept: Callable[[object], int | None]) -> tuple[list[Line[T]], list[RowError]]:
+    """Put each line on a floor (kiosk.domain.floors.resolve): the ``floor`` it names, which must agree with
+    the floor of what it refers to; else that floor; else the stored row's (``kept``); else the only floor.
+
+    Lines come back with their ``floor`` set to the floor's code; a line that cannot be placed is an error
+    in its ``floor`` column and is left out.
+    """
+    code_of = {i: c for c, i in floors.items()}
+    out: list[Line[T]] = []
+    errors: list[RowError] = []
+    for line in lines:
+        record = line.record
+        floor_id, what = implied(record)
+        try:
+            chosen = floor_rules.resolve(getattr(record, "floor"), floor_id, kept(record), floors, what)
+        except floor_rules.FloorProblem as exc:
+            errors.append(RowError(file, line.row, "floor", str(exc)))
+            continue
+        out.append(Line(line.row, replace(record, floor=code_of[chosen])))  # type: ignore[type-var]
+    return out, errors
+
+
+def assign_seat_floors(file: str, lines: Sequence[Line[SeatRecord]], floors: Mapping[str, int],
+                       zone_floors: Mapping[str, int]) -> tuple[list[Line[SeatRecord]], dict[str, int], list[RowError]]:
+    """Seats are on their zone's floor: a stored zone's, or for a zone this file creates, the floor its first
+    row puts it on (later rows of that zone agree with it). Returns the lines, the new zones' floors, errors."""
+    known = dict(zone_floors)
+    new: dict[str, int] = {}
+    placed: list[Line[SeatRecord]] = []
+    errors: list[RowError] = []
+    for line in lines:
+        done, problems = assign_floors(file, [line], floors,
+                                       lambda r: (known.get(r.zone), f"zone {r.zone}"),  # type: ignore[attr-defined]
+                                       lambda r: None)
+        errors += problems
+        for d in done:
+            if d.record.zone not in known:
+                known[d.record.zone] = new[d.record.zone] = floors[d.record.floor]  # type: ignore[index]
+            placed.append(d)
+    return placed, new, errors
 
 
 def ordered(errors: Iterable[RowError], spec: Columns) -> list[RowError]:
