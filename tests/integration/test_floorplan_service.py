@@ -64,7 +64,7 @@ def test_placing_a_door_and_a_screen_saves_both_logs_it_and_tells_every_map(plan
     assert data["moved"]["door:main"] == {"from": None, "to": [45.0, 60.0]}
     (markers,) = [p for n, p in plan.published if n == "floor_markers_changed"]
     assert [(d["door_id"], d["x"], d["y"], d["look"]) for d in markers["doors"]] == [("main", 45.0, 60.0, "unknown")]
-    assert markers["kiosks"] == [{"kiosk": "wall-1", "x": 55.0, "y": 70.0}]
+    assert markers["kiosks"] == [{"kiosk": "wall-1", "x": 55.0, "y": 70.0, "floor_id": 1}]
     assert not [n for n, _p in plan.published if n == "floor_changed"]  # no seat moved: the seats are not resent
 
 
@@ -94,7 +94,7 @@ def test_a_placed_door_takes_its_live_colour_on_the_map_as_the_contact_and_alarm
 
 def test_a_revoked_screen_leaves_the_map(plan):
     floorplan.place(plan, [{"kiosk": "wall-1", "x": 55, "y": 70}], actor="30002")
-    assert floor.floor_snapshot(plan)["kiosks"] == [{"kiosk": "wall-1", "x": 55.0, "y": 70.0}]
+    assert floor.floor_snapshot(plan)["kiosks"] == [{"kiosk": "wall-1", "x": 55.0, "y": 70.0, "floor_id": 1}]
     screens.revoke(plan, "wall-1")
     assert floor.floor_snapshot(plan)["kiosks"] == []
 

@@ -230,7 +230,7 @@ def test_an_admin_places_the_door_and_the_screen_and_the_map_api_draws_them(with
     assert resp.json["doors"] == {"main": {"x": 40.0, "y": 30.0}} and resp.json["kiosks"] == {"wall-1": {"x": 50.0, "y": 30.0}}
     floor_map = with_door.test_client().get("/api/v1/floor").json
     assert [(d["door_id"], d["x"], d["y"], d["look"]) for d in floor_map["doors"]] == [("main", 40.0, 30.0, "unknown")]
-    assert floor_map["kiosks"] == [{"kiosk": "wall-1", "x": 50.0, "y": 30.0}]
+    assert floor_map["kiosks"] == [{"kiosk": "wall-1", "x": 50.0, "y": 30.0, "floor_id": 1}]
     assert [n for n, _p in sent] == ["floor_markers_changed"]
     row = logged(ctx, "floorplan_changed")[-1]
     assert (row.actor, json.loads(row.data)["doors"], json.loads(row.data)["kiosks"]) == ("30002", 1, 1)
@@ -257,3 +257,28 @@ def test_placing_needs_the_form_token_and_the_admin_role(with_door, ctx):
         token = sess["csrf"]
     assert place(security, token, [{"door": "main", "x": 40, "y": 30}]).status_code == 403
     assert with_door.test_client().get("/api/v1/floor").json["doors"] == []
+
+
+def test_with_several_floors_the_editor_shows_and_saves_one_floor_at_a_time(app, ctx):
+    from floorfixtures import add_upper_floor
+
+    add_upper_floor(ctx)
+    client = logged_in(app, ctx, "admin")
+    page = client.get("/admin/floorplan?floor=4F")
+    assert page.status_code == 200 and 'data-testid="plan-floors"' in page.text
+    plan = json.loads(re.search(r'data-plan="([^"]+)"', page.text).group(1).replace("&#34;", '"'))
+    assert [s["seat"] for s in plan["seats"]] == ["B-01", "B-02", "B-03", "B-04"]
+    assert [d["door"] for d in plan["doors"]] == ["north"]
+    token = re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+    moves = {"positions": json.dumps([{"seat": "A-01", "x": 15, "y": 10}]), "csrf_token": token, "floor": "4F"}
+    resp = client.post("/admin/floorplan/positions", data=moves, headers={"Accept": "application/json"})
+    assert resp.status_code == 400 and resp.json["error"] == "unknown_seat"  # A-01 is on 1F
+    moves["positions"] = json.dumps([{"seat": "B-01", "x": 15, "y": 10}, {"door": "north", "x": 20, "y": 30}])
+    resp = client.post("/admin/floorplan/positions", data=moves, headers={"Accept": "application/json"})
+    assert resp.status_code == 200 and resp.json["moved"] == 2
+    assert positions(ctx)["B-01"] == (15.0, 10.0)
+    upper = app.test_client().get("/api/v1/floor?floor=4F").json
+    assert [s["seat"] for s in upper["seats"]] == ["B-01", "B-02", "B-03", "B-04"]
+    assert [d["door_id"] for d in upper["doors"]] == ["north"]
+    assert app.test_client().get("/admin/floorplan?floor=9F").status_code in (302, 404)
+    assert client.get("/admin/floorplan?floor=9F").status_code == 404
