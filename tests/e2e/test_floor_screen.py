@@ -282,3 +282,58 @@ def test_the_door_is_on_the_map_in_its_live_colour_beside_you_are_here(kiosk_ser
     expect(door).to_have_attribute("data-look", "closed")
     tid(page, "lang-toggle").click()
     expect(tid(page, "map-you-are-here")).to_contain_text("You are here")
+
+
+def prepare_two_floors(instance: Path, _floor: Any) -> None:
+    """Zones C and D (and the roster lines at their seats) on a new floor 4F; the kiosk screen shows every floor."""
+    from sqlalchemy import select, text
+
+    from kiosk.config import load_config
+    from kiosk.services import floors
+    from kiosk.services.context import ServiceContext
+    from kiosk.store.db import make_engine, make_sessionmaker
+
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        upper = floors.add(ctx, "4F", "四层", "4th floor")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE zones SET floor_id = :f WHERE id IN ('C', 'D')").bindparams(f=upper.id))
+            conn.execute(text("UPDATE roster SET floor_id = :f WHERE seat_id LIKE 'C-%' OR seat_id LIKE 'D-%'")
+                         .bindparams(f=upper.id))
+            conn.execute(text("UPDATE screens SET floor_id = NULL WHERE name = 'kiosk'"))
+    finally:
+        engine.dispose()
+
+
+def test_a_screen_of_every_floor_chooses_the_floor_its_map_shows(kiosk_server: Any, open_page: Any) -> None:
+    server = kiosk_server(prepare=prepare_two_floors)
+    page = open_page(server.url + "/floor?kiosk=kiosk")
+
+    # A map of two floors at once would lay them over each other: the page goes to the first floor.
+    page.wait_for_url(re.compile(r"floor=1F"))
+    page.locator("body.loaded").wait_for()
+    select = tid(page, "floor-select")
+    expect(tid(page, "floor-choice")).to_be_visible()
+    expect(select).to_have_value("1F")
+    expect(select.locator("option")).to_have_text(["1F · 1 层", "4F · 四层"])
+    expect(page.locator('[data-testid="floor-map"] [data-seat]')).to_have_count(60)
+    expect(page.locator('[data-testid="floor-map"] [data-zone]')).to_have_count(2)
+    expect(tid(page, "zone-A")).to_be_visible()
+
+    select.select_option("4F")
+    page.wait_for_url(re.compile(r"floor=4F"))
+    page.locator("body.loaded").wait_for()
+    expect(tid(page, "floor-select")).to_have_value("4F")
+    expect(page.locator('[data-testid="floor-map"] [data-seat]')).to_have_count(60)
+    expect(tid(page, "zone-C")).to_be_visible()
+    expect(tid(page, "zone-A")).to_have_count(0)
+    expect(tid(page, "map-you-are-here")).to_have_count(0)  # a screen of every floor is on no one floor's plan
+    tid(page, "lang-toggle").click()
+    expect(tid(page, "floor-select").locator("option")).to_have_text(["1F · Floor 1", "4F · 4th floor"])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "floor-selector-en.png"))
+    # The same screen's roll call page says it shows every floor.
+    kiosk_page = open_page(server.url + "/?kiosk=kiosk")
+    expect(tid(kiosk_page, "kiosk-floor")).to_have_text("全部楼层")

@@ -49,6 +49,7 @@ export const FLOOR_DICT = {
     "floor.door.look.forced": "非法开门（§6.6）",
     "floor.door.look.unknown": "状态未知",
     "floor.here": "您在这里",
+    "floor.select": "楼层",
     "floor.kiosk": "点名屏 {name}",
 
     "floor.zoom.in": "放大",
@@ -206,6 +207,7 @@ export const FLOOR_DICT = {
     "floor.door.look.forced": "forced open (§6.6)",
     "floor.door.look.unknown": "state unknown",
     "floor.here": "You are here",
+    "floor.select": "Floor",
     "floor.kiosk": "Kiosk {name}",
 
     "floor.zoom.in": "Zoom in",

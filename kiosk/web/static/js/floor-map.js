@@ -21,6 +21,7 @@ let seatsLayer = null;
 let markersLayer = null; // doors and kiosk screens, over the seats
 let backgroundLayer = null; // the floor plan's background image (uploaded by an admin), under the zones
 let backgroundUrl = "";
+let backgroundFloor = ""; // the floor whose plan this map shows (its code); "" on a one-floor centre
 let layout = null; // {w, h, fit: {x, y, w, h}}
 let view = null; // the current viewBox
 let selected = null;
@@ -480,7 +481,8 @@ export async function loadBackground() {
   if (!backgroundLayer) return;
   let info = null;
   try {
-    const resp = await fetch("/floorplan/background/info", { cache: "no-store" });
+    const query = backgroundFloor ? `?floor=${encodeURIComponent(backgroundFloor)}` : "";
+    const resp = await fetch(`/floorplan/background/info${query}`, { cache: "no-store" });
     info = resp.ok ? await resp.json() : null;
   } catch (_err) {
     return; // offline for a moment: keep what is shown
@@ -490,6 +492,13 @@ export async function loadBackground() {
   backgroundUrl = url;
   backgroundLayer.replaceChildren(...(url ? [s("image", { href: url, x: 0, y: 0, width: info.width, height: info.height,
                                                           preserveAspectRatio: "none", testid: "floor-background" })] : []));
+}
+
+/** The floor this map shows (its code): its own background image. */
+export function setFloor(code) {
+  if ((code || "") === backgroundFloor) return;
+  backgroundFloor = code || "";
+  loadBackground();
 }
 
 /** Set the map up on its <svg>: layers, patterns, gestures. */

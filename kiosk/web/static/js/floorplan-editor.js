@@ -221,7 +221,8 @@ saveButton.addEventListener("click", async () => {
   if (!positions.length) return;
   saveButton.disabled = true;
   setStatus("正在保存… / Saving…");
-  const body = new URLSearchParams({ csrf_token: root.dataset.csrf, positions: JSON.stringify(positions) });
+  const body = new URLSearchParams({ csrf_token: root.dataset.csrf, positions: JSON.stringify(positions),
+                                     floor: root.dataset.floor || "" });
   try {
     const resp = await fetch(root.dataset.saveUrl, {
       method: "POST", body, credentials: "same-origin",
