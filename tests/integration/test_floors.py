@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
-from floorfixtures import DAY, add_upper_floor, build_floor, uid_of
+from floorfixtures import add_upper_floor, build_floor, uid_of
 from kiosk.services import doors, floor, floors, rollcall, screens, sensors
 from kiosk.services.errors import ServiceError
 from kiosk.store.db import make_engine, upgrade
-from kiosk.store.models import AttendanceRecord, Door, Floor, RollCall, Screen
+from kiosk.store.models import AttendanceRecord, Floor, RollCall
 
 TZ = ZoneInfo("Asia/Shanghai")
 NORTH_UID = "04000000000009"  # 20009, the duty leader of 4F
