@@ -222,7 +222,7 @@ def doctor(obj: dict[str, Any]) -> None:
         raise click.ClickException("some checks failed: see the lines marked FAIL")
 
 
-KINDS = ("staff", "badges", "shifts", "roster", "seats", "points")
+KINDS = ("staff", "badges", "shifts", "roster", "seats", "points", "doors")
 
 
 @main.command("import")
@@ -231,7 +231,7 @@ KINDS = ("staff", "badges", "shifts", "roster", "seats", "points")
 @click.option("--dry-run", is_flag=True, help="Check the whole file and report, write nothing.")
 @click.pass_obj
 def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> None:
-    """Import staff, badges, shifts, roster, seats or sensor points from CSV (UTF-8 or GBK) or XLSX.
+    """Import staff, badges, shifts, roster, seats, sensor points or doors from CSV (UTF-8 or GBK) or XLSX.
 
     Nothing is written unless the whole file is valid; errors are listed as file:row:column: message.
     """
@@ -251,7 +251,7 @@ def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> Non
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def export_cmd(obj: dict[str, Any], kind: str, file: Path) -> None:
-    """Export staff, badges, shifts, roster, seats or sensor points to CSV or XLSX (by extension), importable again."""
+    """Export staff, badges, shifts, roster, seats, sensor points or doors to CSV or XLSX, importable again."""
     from kiosk.services import imports
 
 
@@ -672,6 +672,54 @@ def staff_clear_pin(obj: dict[str, Any], employee_no: str) -> None:
 
 
 @main.group()
+def floor() -> None:
+    """The centre's floors: doors, seats, kiosk screens and roster lines each belong to one."""
+
+
+@floor.command("add")
+@click.argument("code")
+@click.option("--name-zh", required=True, help="The floor's Chinese name (三层).")
+@click.option("--name-en", required=True, help="The floor's English name (3rd floor).")
+@click.option("--order", "sort_order", type=int, default=None, help="Its place in lists (default: after the others).")
+@click.pass_obj
+def floor_add(obj: dict[str, Any], code: str, name_zh: str, name_en: str, sort_order: int | None) -> None:
+    """Add a floor with the code files and commands name it by (3F, B1)."""
+    from kiosk.services import floors
+
+    with refusals_as_click_errors():
+        f = floors.add(_context(obj["instance"]), code, name_zh, name_en, sort_order)
+    click.echo(f"floor {f.code} added: {f.name_zh} / {f.name_en}")
+
+
+@floor.command("edit")
+@click.argument("code")
+@click.option("--code", "new_code", default=None, help="A new code for the floor.")
+@click.option("--name-zh", default=None, help="A new Chinese name.")
+@click.option("--name-en", default=None, help="A new English name.")
+@click.option("--order", "sort_order", type=int, default=None, help="A new place in lists.")
+@click.pass_obj
+def floor_edit(obj: dict[str, Any], code: str, new_code: str | None, name_zh: str | None, name_en: str | None,
+               sort_order: int | None) -> None:
+    """Rename a floor or change its code (the migration's first floor is 1F)."""
+    from kiosk.services import floors
+
+    with refusals_as_click_errors():
+        f = floors.edit(_context(obj["instance"]), code, new_code=new_code, name_zh=name_zh, name_en=name_en,
+                        sort_order=sort_order)
+    click.echo(f"floor {f.code}: {f.name_zh} / {f.name_en}")
+
+
+@floor.command("list")
+@click.pass_obj
+def floor_list(obj: dict[str, Any]) -> None:
+    """Every floor, in order."""
+    from kiosk.services import floors
+
+    for f in floors.list_floors(_context(obj["instance"])):
+        click.echo(f"{f.code}\t{f.name_zh}\t{f.name_en}\t{f.sort_order}")
+
+
+@main.group()
 def screen() -> None:
     """Paired kiosk screens: only paired screens and desk logins get live updates."""
 
@@ -681,13 +729,17 @@ def screen() -> None:
 @click.option("--by", "by", required=True, metavar="EMPLOYEE_NO", help="The admin pairing the screen.")
 @click.option("--url", "base_url", default="http://127.0.0.1:8000", show_default=True,
               help="The server's address as the screen reaches it.")
+@click.option("--floor", "floor", default=None, metavar="CODE",
+              help="The floor the screen shows (3F), or 'all' for every floor. Default: the only floor; a screen "
+                   "paired before keeps its floor.")
 @click.pass_obj
-def screen_pair(obj: dict[str, Any], name: str, by: str, base_url: str) -> None:
+def screen_pair(obj: dict[str, Any], name: str, by: str, base_url: str, floor: str | None) -> None:
     """Print a one-time pairing URL (valid 10 minutes) to open on the screen NAME."""
     from kiosk.services import screens
 
     with refusals_as_click_errors():
-        code = screens.pair(_context(obj["instance"]), name, by)
+        extra = {} if floor is None else {"floor": floor}
+        code = screens.pair(_context(obj["instance"]), name, by, **extra)
     click.echo(f"{base_url.rstrip('/')}/pair?code={code}")
     click.echo(f"open it on the screen {name} within {int(screens.CODE_VALID.total_seconds() // 60)} minutes; "
                "it works once")
@@ -701,8 +753,8 @@ def screen_list(obj: dict[str, Any]) -> None:
 
     rows = screens.list_screens(_context(obj["instance"]))
     for r in rows:
-        click.echo(f"{r['name']}\t{r['state']}\tpaired {r['paired_at'] or '-'} by {r['paired_by']}\t"
-                   f"last seen {r['last_seen_at'] or '-'}")
+        click.echo(f"{r['name']}\t{r['state']}\tfloor {r['floor']}\tpaired {r['paired_at'] or '-'} by "
+                   f"{r['paired_by']}\tlast seen {r['last_seen_at'] or '-'}")
     if not rows:
         click.echo("no screens; pair one with: kiosk screen pair NAME --by EMPLOYEE_NO")
 

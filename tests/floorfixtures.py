@@ -86,3 +86,38 @@ def screen_client(app: Any, kiosk: str = "kiosk", **kwargs: Any) -> Any:
     client = socketio.test_client(app, namespace="/kiosk", headers=headers, **kwargs)
     client.screen_headers = headers  # for client.connect(namespace=..., headers=client.screen_headers)
     return client
+
+
+def add_upper_floor(ctx: ServiceContext) -> dict[str, int]:
+    """A second floor on top of ``build_floor``: 4F with zone B (seats B-01..B-04), where 20003 and 20004 work
+    the day shift (at B-03, B-04) under their own duty leader 20009; door ``main`` on 1F, ``north`` on 4F.
+
+    Returns floor code -> id.
+    """
+    from sqlalchemy import select, update
+
+    from kiosk.services import doors, floors, sensors
+    from kiosk.store.models import Floor
+
+    floors.add(ctx, "4F", "四层", "4th floor")
+    with ctx.engine.begin() as conn:
+        ids = {r.code: r.id for r in conn.execute(select(Floor.__table__))}
+        conn.execute(insert(Zone.__table__).values(id="B", name="B 区", floor_id=ids["4F"]))
+        conn.execute(insert(Seat.__table__), [{"id": f"B-{i:02d}", "zone_id": "B", "x": 10.0 * i, "y": 10.0}
+                                              for i in range(1, 5)])
+        staff_id = conn.execute(insert(Staff.__table__).values(employee_no="20009", name="孙班长", role="leader",
+                                                                active=True)).inserted_primary_key[0]
+        conn.execute(insert(Badge.__table__).values(uid="04000000000009", staff_id=staff_id, status="active"))
+        conn.execute(insert(RosterEntry.__table__).values(day=DAY, shift_code="D", staff_id=staff_id, seat_id=None,
+                                                          duty="leader", floor_id=ids["4F"]))
+        for no, seat in (("20003", "B-03"), ("20004", "B-04")):
+            sid = conn.execute(select(Staff.__table__.c.id).where(Staff.__table__.c.employee_no == no)).scalar()
+            conn.execute(update(RosterEntry.__table__).where(RosterEntry.__table__.c.staff_id == sid)
+                         .values(seat_id=seat, floor_id=ids["4F"]))
+    sensors.define_points(ctx, [{"id": "door:main", "kind": "door", "label": "正门", "gateway": "gw", "floor": "1F"},
+                                {"id": "door:north", "kind": "door", "label": "北门", "gateway": "gw",
+                                 "floor": "4F"}])
+    doors.define_doors(ctx, [{"id": "main", "name": "一层正门", "contact_point": "door:main", "floor": "1F"},
+                             {"id": "north", "name": "四层北门", "contact_point": "door:north", "floor": "4F",
+                              "readers": ["door-north"]}])
+    return ids

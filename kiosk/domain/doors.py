@@ -195,6 +195,25 @@ def new_door(door_id: str) -> DoorState:
     return DoorState(door_id)
 
 
+# How a door is drawn on the floor map, worst first: an alarm's colour wins over the contact's.
+MAP_LOOKS = ("forced", "held_open", "open", "closed", "unknown")
+
+
+def map_look(state: DoorState) -> str:
+    """The door's colour on the floor map: forced open (§6.6) or held open (§6.5) while those alarms stand,
+    else open or closed as the contact says; unknown, tamper and fault are ``unknown`` — never closed."""
+    alarms = state.active_alarms
+    if FORCED_OPEN in alarms:
+        return "forced"
+    if HELD_OPEN in alarms:
+        return "held_open"
+    if state.contact is Contact.OPEN:
+        return "open"
+    if state.contact is Contact.CLOSED:
+        return "closed"
+    return "unknown"
+
+
 # ---------------------------------------------------------------------------------------------
 # Events
 

@@ -1,8 +1,8 @@
-"""The floor plan editor's rules (floor-map issue): plan bounds, which seat moves are acceptable, and what
-an uploaded background image is, judged by its content and never by its name or declared type.
+"""The floor plan editor's rules: plan bounds, which moves of seats, doors and kiosk screens are acceptable,
+and what an uploaded background image is, judged by its content and never by its name or declared type.
 
-Pure: no Flask, no database, no files. The service layer loads the seats and the stored background's size,
-calls these, and saves all or nothing.
+Pure: no Flask, no database, no files. The service layer loads the seats, doors and screens and the stored
+background's size, calls these, and saves all or nothing.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ class Bounds:
 
 
 def plan_bounds(seats: Iterable[tuple[float, float]], image_size: tuple[float, float] | None) -> Bounds:
-    """The plan: the background image at (0, 0) in its own units, grown to hold every seat; without an
-    image, the seats' outline with a margin of half its size (at least MIN_MARGIN) on every side."""
+    """The plan: the background image at (0, 0) in its own units, grown to hold every seat (and every placed
+    door and kiosk: the caller passes their points too); without an image, the outline of those points with a
+    margin of half its size (at least MIN_MARGIN) on every side."""
     pts = list(seats)
     if image_size:
         x0, y0, x1, y1 = 0.0, 0.0, float(image_size[0]), float(image_size[1])
@@ -62,43 +63,61 @@ def plan_bounds(seats: Iterable[tuple[float, float]], image_size: tuple[float, f
     return Bounds(min(xs) - mx, min(ys) - my, max(xs) - min(xs) + 2 * mx, max(ys) - min(ys) + 2 * my)
 
 
-def validate_moves(raw: Any, known: dict[str, tuple[float, float]], bounds: Bounds) -> dict[str, tuple[float, float]]:
-    """The moves of a save, checked as a whole: a list of {seat, x, y} (or a {seat: [x, y]} map) for known
-    seats, each at most once, at finite numbers inside the plan. Any fault refuses the whole save."""
-    if isinstance(raw, dict):
-        items = [{"seat": k, "x": (v or [None, None])[0] if isinstance(v, list) else (v or {}).get("x"),
-                  "y": (v or [None, None])[1] if isinstance(v, list) else (v or {}).get("y")}
-                 for k, v in raw.items()]
-    elif isinstance(raw, list):
-        items = raw
-    else:
-        raise PlanError("bad_positions", "The positions must be a list of {seat, x, y}.")
-    if not items:
-        raise PlanError("no_positions", "No seat was moved: nothing to save.")
-    if len(items) > len(known):
-        raise PlanError("too_many_positions", f"{len(items)} positions for a plan of {len(known)} seats.")
-    out: dict[str, tuple[float, float]] = {}
-    for item in items:
+# What the editor places: seats (always on the plan), doors and kiosk screens (placed once an admin puts them there).
+PLACEABLE = ("seat", "door", "kiosk")
+
+
+def validate_placements(raw: Any, known: dict[str, dict[str, tuple[float, float] | None]], bounds: Bounds
+                        ) -> dict[tuple[str, str], tuple[float, float]]:
+    """The placements of a save, checked as a whole: a list of {seat|door|kiosk: id, x, y} for known items,
+    each at most once, at finite numbers inside the plan. Any fault refuses the whole save.
+
+    ``known`` maps each kind to its items and their current position (None: not placed yet). The answer maps
+    (kind, id) to the new position, rounded to hundredths of a plan unit.
+    """
+    if isinstance(raw, dict):  # the older {seat: [x, y]} (or {seat: {x, y}}) map: seats only
+        raw = [{"seat": k, "x": (v or [None, None])[0] if isinstance(v, list) else (v or {}).get("x"),
+                "y": (v or [None, None])[1] if isinstance(v, list) else (v or {}).get("y")} for k, v in raw.items()]
+    if not isinstance(raw, list):
+        raise PlanError("bad_positions", "The positions must be a list of {seat, x, y} (or {door, x, y}, {kiosk, x, y}).")
+    if not raw:
+        raise PlanError("no_positions", "Nothing was moved: nothing to save.")
+    total = sum(len(items) for items in known.values())
+    if len(raw) > total:
+        raise PlanError("too_many_positions", f"{len(raw)} positions for a plan of {total} seats, doors and kiosks.")
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for item in raw:
         if not isinstance(item, dict):
-            raise PlanError("bad_positions", "Each position must be an object {seat, x, y}.")
-        seat = item.get("seat")
-        if not isinstance(seat, str) or seat not in known:
-            raise PlanError("unknown_seat", f"Unknown seat {str(seat)[:40]!r}: nothing was saved.")
-        if seat in out:
-            raise PlanError("duplicate_seat", f"Seat {seat} is listed twice: nothing was saved.")
+            raise PlanError("bad_positions", "Each position must be an object {seat, x, y} (or door, kiosk).")
+        kinds = [k for k in PLACEABLE if k in item]
+        if len(kinds) != 1:
+            raise PlanError("bad_positions", "Each position names exactly one seat, door or kiosk.")
+        kind = kinds[0]
+        name = item.get(kind)
+        if not isinstance(name, str) or name not in known.get(kind, {}):
+            raise PlanError(f"unknown_{kind}", f"Unknown {kind} {str(name)[:40]!r}: nothing was saved.")
+        what = f"{kind.capitalize()} {name}"
+        if (kind, name) in out:
+            raise PlanError(f"duplicate_{kind}", f"{what} is listed twice: nothing was saved.")
         try:
             x, y = float(item.get("x")), float(item.get("y"))  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise PlanError("bad_number", f"Seat {seat}: x and y must be numbers. Nothing was saved.") from None
+            raise PlanError("bad_number", f"{what}: x and y must be numbers. Nothing was saved.") from None
         if isinstance(item.get("x"), bool) or isinstance(item.get("y"), bool) or not (
                 math.isfinite(x) and math.isfinite(y)):
-            raise PlanError("bad_number", f"Seat {seat}: x and y must be numbers. Nothing was saved.")
+            raise PlanError("bad_number", f"{what}: x and y must be numbers. Nothing was saved.")
         if not bounds.contains(x, y):
-            raise PlanError("out_of_plan", f"Seat {seat} at ({x:g}, {y:g}) lies outside the plan "
+            raise PlanError("out_of_plan", f"{what} at ({x:g}, {y:g}) lies outside the plan "
                             f"({bounds.x:g}..{bounds.x + bounds.w:g} × {bounds.y:g}..{bounds.y + bounds.h:g}). "
                             "Nothing was saved.")
-        out[seat] = (round(x, 2), round(y, 2))
+        out[(kind, name)] = (round(x, 2), round(y, 2))
     return out
+
+
+def validate_moves(raw: Any, known: dict[str, tuple[float, float]], bounds: Bounds) -> dict[str, tuple[float, float]]:
+    """Seat moves only (a list of {seat, x, y} or a {seat: [x, y]} map), checked as :func:`validate_placements`."""
+    moves = validate_placements(raw, {"seat": dict(known)}, bounds)
+    return {name: xy for (_kind, name), xy in moves.items()}
 
 
 # --- background images -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Callable, Collection, Generic, Iterable, Mapping, Sequence, TypeVar
 
+from kiosk.domain import floors as floor_rules
 from kiosk.domain.badges import InvalidBadgeUid, normalize_uid
 from kiosk.domain.shifts import parse_hhmm
 
@@ -31,7 +32,7 @@ ACTIVE_WORDS = {"yes": True, "1": True, "true": True, "在职": True,
 
 # Column widths of the schema: PostgreSQL refuses longer text, so the file is refused first.
 MAX_LEN = {"employee_no": 32, "name": 100, "post_level": 32, "skill_grade": 32, "code": 16,
-           "shift_name": 64, "seat": 32, "zone": 32, "label": 100}
+           "shift_name": 64, "seat": 32, "zone": 32, "label": 100, "readers": 200}
 
 # Point ids are what gateways send; gateway ids are what floor_sensors accepts for [gateway] id.
 _POINT_ID = re.compile(r"[A-Za-z0-9:_.-]{1,64}")
@@ -83,9 +84,13 @@ SPECS: dict[str, Columns] = {
     "badges": Columns("badges", ("badge_uid", "employee_no"), ("status", "issued_on"),
                       dates=frozenset({"issued_on"})),
     "shifts": Columns("shifts", ("code", "name", "start", "end"), times=frozenset({"start", "end"})),
-    "roster": Columns("roster", ("date", "shift", "employee_no", "seat", "duty"), dates=frozenset({"date"})),
-    "seats": Columns("seats", ("seat", "zone", "x", "y")),
-    "points": Columns("points", ("point", "kind", "label"), ("gateway", "seat")),
+    "roster": Columns("roster", ("date", "shift", "employee_no", "seat", "duty"), ("floor",),
+                      dates=frozenset({"date"})),
+    "seats": Columns("seats", ("seat", "zone", "x", "y"), ("floor",)),
+    "points": Columns("points", ("point", "kind", "label"), ("gateway", "seat", "floor")),
+    "doors": Columns("doors", ("door", "name", "contact_point"),
+                     ("exit_point", "readers", "prewarn_s", "alarm_s", "entry_window_s", "tailgate_s", "x", "y",
+                      "floor")),
 }
 KINDS = tuple(SPECS)
 
@@ -162,6 +167,7 @@ class SeatRecord:
     zone: str
     x: float
     y: float
+    floor: str | None = None  # the zone's floor (code); None: not given
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,7 @@ class RosterRecord:
     employee_no: str
     seat: str | None
     duty: str
+    floor: str | None = None  # the floor the shift is worked on (code); None: not given
 
     @property
     def key(self) -> tuple[date, str, str]:
@@ -191,6 +198,7 @@ class PointRecord:
     kind: str
     label: str
     gateway: str | None = None
+    floor: str | None = None  # code; None: not given
 
     @property
     def seat(self) -> str | None:
@@ -198,6 +206,31 @@ class PointRecord:
         if self.kind == "seat" and self.point.startswith(SEAT_POINT_PREFIX):
             return self.point[len(SEAT_POINT_PREFIX):]
         return None
+
+
+# A door's timings when a new door's file leaves them out (kiosk.store.models.Door).
+DOOR_DEFAULTS = {"prewarn_s": 20.0, "alarm_s": 30.0, "entry_window_s": 10.0, "tailgate_s": 15.0}
+DOOR_TIMINGS = tuple(DOOR_DEFAULTS)
+
+
+@dataclass(frozen=True)
+class DoorRecord:
+    """A door of the call area: its contact point, exit button, badge readers, timings (seconds) and place on
+    the plan. A None is "not given" (an existing door keeps its value); x and y come together or not at all.
+    """
+
+    door: str
+    name: str
+    contact_point: str
+    exit_point: str | None = None
+    readers: tuple[str, ...] | None = None
+    prewarn_s: float | None = None
+    alarm_s: float | None = None
+    entry_window_s: float | None = None
+    tailgate_s: float | None = None
+    x: float | None = None
+    y: float | None = None
+    floor: str | None = None  # code; None: not given
 
 
 # --- cells and the header -------------------------------------------------------------------------
@@ -425,9 +458,10 @@ def parse_seat(file: str, row: Row) -> tuple[SeatRecord | None, list[RowError]]:
     zone = c.text("zone", max_len=MAX_LEN["zone"])
     x = c.number("x")
     y = c.number("y")
+    floor = c.text("floor", required=False)
     if c.errors:
         return None, c.errors
-    return SeatRecord(seat, zone, x, y), []
+    return SeatRecord(seat, zone, x, y, floor or None), []
 
 
 def parse_roster(file: str, row: Row) -> tuple[RosterRecord | None, list[RowError]]:
@@ -440,9 +474,10 @@ def parse_roster(file: str, row: Row) -> tuple[RosterRecord | None, list[RowErro
     duty = c.choice("duty", DUTIES, "a duty")
     if duty == "operator" and not seat and not c.errors:
         c.fail("seat", "an operator needs a seat; only a leader may have none")
+    floor = c.text("floor", required=False)
     if c.errors or day is None or duty is None:
         return None, c.errors
-    return RosterRecord(day, shift, employee_no, seat or None, duty), []
+    return RosterRecord(day, shift, employee_no, seat or None, duty, floor or None), []
 
 
 def _a(word: str) -> str:
@@ -474,13 +509,58 @@ def parse_point(file: str, row: Row) -> tuple[PointRecord | None, list[RowError]
             c.fail("seat", f"seat {seat} does not match point {point}; a seat point is named seat:<its seat id>")
     elif seat and kind is not None:
         c.fail("seat", f"only a seat point belongs to a seat; leave seat empty for {_a(kind)} point")
+    floor = c.text("floor", required=False)
     if c.errors or kind is None:
         return None, c.errors
-    return PointRecord(point, kind, label, gateway or None), []
+    return PointRecord(point, kind, label, gateway or None, floor or None), []
+
+
+_READER_SPLIT = re.compile(r"[\s,;，；]+")
+
+
+def parse_door(file: str, row: Row) -> tuple[DoorRecord | None, list[RowError]]:
+    """A door row: id, name and contact point; optionally exit button, readers, timings and plan position."""
+    c = _Cells(file, row)
+    door = c.text("door")
+    if door and not _GATEWAY_ID.fullmatch(door):
+        c.fail("door", f"{door!r} is not a door id; use 1 to 64 characters of A-Z a-z 0-9 _ . -")
+    name = c.text("name", max_len=MAX_LEN["name"])
+    contact = c.text("contact_point")
+    exit_point = c.text("exit_point", required=False)
+    for column, value in (("contact_point", contact), ("exit_point", exit_point)):
+        if value and not _POINT_ID.fullmatch(value):
+            c.fail(column, f"{value!r} is not a point id; use 1 to 64 characters of A-Z a-z 0-9 : _ . -")
+    readers: tuple[str, ...] | None = None
+    raw_readers = c.text("readers", required=False, max_len=MAX_LEN["readers"])
+    if raw_readers:
+        readers = tuple(dict.fromkeys(r for r in _READER_SPLIT.split(raw_readers) if r))
+        bad = [r for r in readers if not _GATEWAY_ID.fullmatch(r)]
+        if bad:
+            c.fail("readers", f"{bad[0]!r} is not a reader id; use 1 to 64 characters of A-Z a-z 0-9 _ . -, "
+                              f"several separated by commas")
+    timings: dict[str, float | None] = {}
+    for column in DOOR_TIMINGS:
+        timings[column] = None
+        if c.row.get(column):
+            value = c.number(column)
+            if math.isfinite(value) and value < 0:
+                c.fail(column, f"{value:g} is negative; give seconds, 0 or more")
+            elif math.isfinite(value):
+                timings[column] = value
+    if timings["alarm_s"] == 0:
+        c.fail("alarm_s", "the held-open alarm needs a time above 0 seconds")
+    x = c.number("x") if c.row.get("x") else None
+    y = c.number("y") if c.row.get("y") else None
+    if (x is None) != (y is None):
+        c.fail("y" if y is None else "x", "give both x and y (the door's place on the plan), or neither")
+    floor = c.text("floor", required=False)
+    if c.errors:
+        return None, c.errors
+    return DoorRecord(door, name, contact, exit_point or None, readers, x=x, y=y, floor=floor or None, **timings), []
 
 
 PARSERS = {"staff": parse_staff, "badges": parse_badge, "shifts": parse_shift, "roster": parse_roster,
-           "seats": parse_seat, "points": parse_point}
+           "seats": parse_seat, "points": parse_point, "doors": parse_door}
 
 
 def _uid_key(row: Row) -> str | None:
@@ -504,6 +584,7 @@ _KEYS: dict[str, tuple[str, Callable[[Row], object], Callable[..., str]]] = {
     "shifts": ("code", lambda r: r.get("code") or None, lambda k, first: f"shift {k} is also on row {first}"),
     "seats": ("seat", lambda r: r.get("seat") or None, lambda k, first: f"seat {k} is also on row {first}"),
     "points": ("point", lambda r: r.get("point") or None, lambda k, first: f"point {k} is also on row {first}"),
+    "doors": ("door", lambda r: r.get("door") or None, lambda k, first: f"door {k} is also on row {first}"),
     "roster": ("employee_no", _roster_key,
                lambda k, first: f"employee {k[2]} is rostered twice on {k[0]} shift {k[1]} (also on row {first})"),
 }
@@ -663,6 +744,83 @@ def plan_points(file: str, lines: Sequence[Line[PointRecord]], stored: Mapping[s
     return plan, errors
 
 
+def plan_doors(file: str, lines: Sequence[Line[DoorRecord]], stored: Mapping[str, DoorRecord],
+               points: Mapping[str, str]) -> tuple[Plan[DoorRecord], list[RowError]]:
+    """Upsert doors by id; doors not in the file stay (their alerts and log rows refer to them).
+
+    ``points`` maps every defined point id to its kind. The contact must be a defined ``door`` point and the
+    exit button an ``exit_button`` point; after the file is applied, no contact point serves two doors and no
+    badge reader stands at two doors. Values not given keep the stored door's, or take the defaults.
+    """
+    errors: list[RowError] = []
+    resolved: list[Line[DoorRecord]] = []
+    for line in lines:
+        r = line.record
+        old = stored.get(r.door)
+        bad = False
+        for column, point, kind in (("contact_point", r.contact_point, "door"), ("exit_point", r.exit_point,
+                                                                                   "exit_button")):
+            if point is None:
+                continue
+            if point not in points:
+                errors.append(RowError(file, line.row, column, f"unknown point {point}: import it with "
+                                                               f"`kiosk import points` first"))
+                bad = True
+            elif points[point] != kind:
+                errors.append(RowError(file, line.row, column, f"point {point} is {_a(points[point])} point, "
+                                                               f"not {_a(kind)} point"))
+                bad = True
+        filled = {k: getattr(r, k) if getattr(r, k) is not None else
+                  (getattr(old, k) if old is not None else DOOR_DEFAULTS[k]) for k in DOOR_TIMINGS}
+        record = replace(
+            r, exit_point=r.exit_point if r.exit_point is not None else (old.exit_point if old else None),
+            readers=r.readers if r.readers is not None else (old.readers if old else ()),
+            x=r.x if r.x is not None else (old.x if old else None),
+            y=r.y if r.y is not None else (old.y if old else None), **filled)
+        if record.alarm_s is not None and record.alarm_s <= 0:
+            errors.append(RowError(file, line.row, "alarm_s", "the held-open alarm needs a time above 0 seconds"))
+            bad = True
+        if not bad:
+            resolved.append(Line(line.row, record))
+
+    # One door per contact point and per reader, judged on the doors after the file. What a stored door keeps
+    # (the file leaves it out, or names it with the same contact or reader) is its first: a newcomer clashes.
+    in_file = {line.record.door: line for line in resolved}
+    named = {line.record.door for line in lines}
+    contact_of: dict[str, tuple[str, int | None]] = {}
+    reader_of: dict[str, tuple[str, int | None]] = {}
+    for door_id, d in stored.items():
+        mine = in_file.get(door_id)
+        if door_id in named and mine is None:
+            continue  # its row has other errors: it says nothing about what the door will have
+        row = mine.row if mine else None
+        if mine is None or mine.record.contact_point == d.contact_point:
+            contact_of[d.contact_point] = (door_id, row)
+        for reader in d.readers or ():
+            if mine is None or reader in (mine.record.readers or ()):
+                reader_of[reader] = (door_id, row)
+    plan: Plan[DoorRecord] = Plan()
+    for line in resolved:
+        r = line.record
+        clash = False
+        other = contact_of.setdefault(r.contact_point, (r.door, line.row))
+        if other[0] != r.door:
+            where = f" on row {other[1]}" if other[1] else ""
+            errors.append(RowError(file, line.row, "contact_point",
+                                   f"contact point {r.contact_point} is door {other[0]}'s{where}"))
+            clash = True
+        for reader in r.readers or ():
+            other = reader_of.setdefault(reader, (r.door, line.row))
+            if other[0] != r.door:
+                where = f" on row {other[1]}" if other[1] else ""
+                errors.append(RowError(file, line.row, "readers",
+                                       f"reader {reader} stands at door {other[0]}{where}"))
+                clash = True
+        if not clash:
+            _diff(plan, r, stored.get(r.door))
+    return plan, errors
+
+
 def plan_roster(file: str, lines: Sequence[Line[RosterRecord]], stored: Iterable[RosterRecord],
                 staff: Collection[str], shifts: Collection[str],
                 seats: Collection[str]) -> tuple[Plan[RosterRecord], list[RowError]]:
@@ -704,6 +862,54 @@ def plan_roster(file: str, lines: Sequence[Line[RosterRecord]], stored: Iterable
         _diff(plan, line.record, before.pop(line.record.key, None))
     plan.removed = sorted(before.values(), key=lambda r: (r.day, r.shift, r.employee_no))
     return plan, errors
+
+
+# --- floors -----------------------------------------------------------------------------------------------
+
+Implied = Callable[[object], tuple[int | None, str]]  # a record -> (the floor what it refers to is on, what that is)
+
+
+def assign_floors(file: str, lines: Sequence[Line[T]], floors: Mapping[str, int], implied: Implied,
+                  kept: Callable[[object], int | None]) -> tuple[list[Line[T]], list[RowError]]:
+    """Put each line on a floor (kiosk.domain.floors.resolve): the ``floor`` it names, which must agree with
+    the floor of what it refers to; else that floor; else the stored row's (``kept``); else the only floor.
+
+    Lines come back with their ``floor`` set to the floor's code; a line that cannot be placed is an error
+    in its ``floor`` column and is left out.
+    """
+    code_of = {i: c for c, i in floors.items()}
+    out: list[Line[T]] = []
+    errors: list[RowError] = []
+    for line in lines:
+        record = line.record
+        floor_id, what = implied(record)
+        try:
+            chosen = floor_rules.resolve(getattr(record, "floor"), floor_id, kept(record), floors, what)
+        except floor_rules.FloorProblem as exc:
+            errors.append(RowError(file, line.row, "floor", str(exc)))
+            continue
+        out.append(Line(line.row, replace(record, floor=code_of[chosen])))  # type: ignore[type-var]
+    return out, errors
+
+
+def assign_seat_floors(file: str, lines: Sequence[Line[SeatRecord]], floors: Mapping[str, int],
+                       zone_floors: Mapping[str, int]) -> tuple[list[Line[SeatRecord]], dict[str, int], list[RowError]]:
+    """Seats are on their zone's floor: a stored zone's, or for a zone this file creates, the floor its first
+    row puts it on (later rows of that zone agree with it). Returns the lines, the new zones' floors, errors."""
+    known = dict(zone_floors)
+    new: dict[str, int] = {}
+    placed: list[Line[SeatRecord]] = []
+    errors: list[RowError] = []
+    for line in lines:
+        done, problems = assign_floors(file, [line], floors,
+                                       lambda r: (known.get(r.zone), f"zone {r.zone}"),  # type: ignore[attr-defined]
+                                       lambda r: None)
+        errors += problems
+        for d in done:
+            if d.record.zone not in known:
+                known[d.record.zone] = new[d.record.zone] = floors[d.record.floor]  # type: ignore[index]
+            placed.append(d)
+    return placed, new, errors
 
 
 def ordered(errors: Iterable[RowError], spec: Columns) -> list[RowError]:

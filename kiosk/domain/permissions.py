@@ -20,9 +20,10 @@ PERMISSIONS: dict[str, str] = {
     "kiosk.console": "open the kiosk console with a badge",
     "visitors.bind": "hand out a visitor card at the kiosk (§2.2)",
     "visitors.approve": "approve and cancel visits (§2.2, the Hotline Management Section)",
-    "admin.import": "import and export floor data (staff, badges, shifts, roster, seats, points)",
+    "admin.import": "import and export floor data (staff, badges, shifts, roster, seats, points, doors)",
     "admin.users": "manage desk logins",
-    "floorplan.edit": "move seats on the floor plan and upload its background image",
+    "floorplan.edit": "move seats, doors and kiosk screens on the floor plan and upload its background image",
+    "floors.all": "see every floor: the floor map's floor selector, every floor's doors, alerts and roll calls",
 }
 
 _LEADING = frozenset({"alerts.view", "alerts.acknowledge", "rollcall.lead", "kiosk.console", "visitors.bind"})
@@ -32,9 +33,9 @@ _LEADING = frozenset({"alerts.view", "alerts.acknowledge", "rollcall.lead", "kio
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "operator": frozenset(),
     "leader": _LEADING,
-    "supervisor": _LEADING,
+    "supervisor": _LEADING | {"floors.all"},
     "security": frozenset({"log.view", "log.export", "alerts.view", "alerts.acknowledge", "kiosk.console",
-                           "visitors.bind"}),
+                           "visitors.bind", "floors.all"}),
     "management": frozenset({"visitors.approve", "alerts.view"}),
     "admin": frozenset(PERMISSIONS),
 }

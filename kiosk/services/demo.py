@@ -10,14 +10,15 @@ import random
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from kiosk.services.context import ServiceContext
 from kiosk.services.rollcall import CONSOLE_ROLES
 from kiosk.services.users import hash_password
 from kiosk.store.db import sync_sequences
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, VisitorApproval, VisitorCard, Zone
+from kiosk.store.models import (FIRST_FLOOR, Badge, Notice, RosterEntry, Screen, Seat, Shift, Staff, VisitorApproval,
+                                VisitorCard, Zone)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红梅鑫波斌宇浩凯健俊帆帅旭宁龙林欣悦彤雪琳晨曦婷颖佳琪倩"
@@ -114,6 +115,15 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
             {"title": "示忙与整理时长", "body": "示忙、整理时长每日各不超过 40 分钟（§8.8）。", "question": None,
              "valid_from": today, "valid_until": today + timedelta(days=30)},
         ])
+        # The kiosk screen's place on the plan ("you are here" on the floor map), beside the main door. An
+        # unpaired screen row: the demo needs no pairing, and pairing the name later keeps the place.
+        screen = conn.execute(select(Screen.__table__.c.id).where(Screen.__table__.c.name == KIOSK["name"])).first()
+        if screen is None:
+            conn.execute(insert(Screen.__table__).values(name=KIOSK["name"], paired_by="demo", x=KIOSK["x"],
+                                                         y=KIOSK["y"], floor_id=FIRST_FLOOR))
+        else:
+            conn.execute(update(Screen.__table__).where(Screen.__table__.c.id == screen.id)
+                         .values(x=KIOSK["x"], y=KIOSK["y"]))
         log_event(conn, at=now, kind="demo_data_generated", actor="cli", outcome="ok",
                   data={"staff": len(staff), "seats": len(seats), "roster": len(roster),
                         "kiosk_pins": sum(1 for s in staff if s["pin_hash"])})
@@ -137,7 +147,8 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
 # §6.5, §6.6: the demo's call-area door on the demo node's contacts (kiosk.devices.sensor_sim.POINTS), with a
 # simulated badge reader `door-main` (the demo runs with DOOR_READERS=door-main=sim).
 DOOR = {"id": "main", "name": "话务区正门", "contact_point": "door:main", "exit_point": "exit:main",
-        "readers": ["door-main"]}
+        "readers": ["door-main"], "x": 520, "y": 760}  # on the plan: below the zones, between their columns
+KIOSK = {"name": "kiosk", "x": 640, "y": 790}  # the demo's kiosk screen, just outside the main door
 DOOR_READERS = "door-main=sim"
 
 # §2.2: the demo's spare visitor cards (访客卡 1, 2) and one already bound to a visit that has ended (访客卡 3).

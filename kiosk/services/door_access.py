@@ -134,6 +134,7 @@ def door_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | N
             pubs += doors.grant(conn, door.id, now, decision.who, decision.grant_kind, now)
         for ev in locked_events:
             alert = {"kind": ev.name, "condition": "", "severity": ev.severity, "rule": ev.rule, "door_id": door.id,
+                     "floor_id": door.floor_id,
                      "subject": ev.holder_name or masked_uid(uid),
                      "message": f"Card {masked_uid(uid)} ({ev.holder_name or 'unknown'}) refused {ev.refusals} times: "
                                 f"locked out until {doors.iso(ev.locked_until)}.",
@@ -146,7 +147,7 @@ def door_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | N
                "granted": decision.granted, "reason": decision.reason_text, "rule": decision.rule,
                "employee_no": decision.employee_no, "name": decision.name or decision.visitor_name,
                "visitor": decision.visitor_name is not None, "at": doors.iso(now), "uid_tail": masked_uid(uid),
-               "detail": decision.detail}
+               "detail": decision.detail, "floor_id": door.floor_id}
     logger.info("door %s tap %s: %s", door.id, masked_uid(uid), decision.outcome.value)
     if announce:
         ctx.publish("door_tap_decided", payload)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from kiosk.domain import doors as rules
+from kiosk.services import floors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import NotFound, ServiceError
 from kiosk.store import doorstate
@@ -52,9 +53,12 @@ def state_of(row: Any) -> rules.DoorState:
 
 
 def define_doors(ctx: ServiceContext, doors: list[dict[str, Any]], actor: str = "cli") -> int:
-    """Create or update doors: id, name, contact_point, exit_point, readers, and timings in seconds."""
+    """Create or update doors: id, name, contact_point, exit_point, readers, timings in seconds, and
+    optionally its plan position x, y (left out: a new door is not on the map, an existing one stays where it is)
+    and its ``floor`` (a code; left out: a new door is on the first floor, an existing one stays on its own)."""
     with ctx.engine.begin() as conn:
         existing = {r.id for r in conn.execute(select(_doors.c.id))}
+        floor_ids = floors.codes(conn)
         for d in doors:
             values = {"name": d["name"], "contact_point": d["contact_point"], "exit_point": d.get("exit_point"),
                       "readers": ",".join(d.get("readers", [])) if isinstance(d.get("readers"), list)
@@ -63,6 +67,12 @@ def define_doors(ctx: ServiceContext, doors: list[dict[str, Any]], actor: str = 
                       "entry_window_s": float(d.get("entry_window_s", 10)),
                       "tailgate_s": float(d.get("tailgate_s", 15))}
             policy_of(type("Row", (), values))  # refuse impossible timings before writing anything
+            if d.get("x") is not None and d.get("y") is not None:
+                values.update(x=float(d["x"]), y=float(d["y"]))
+            if d.get("floor"):
+                if d["floor"] not in floor_ids:
+                    raise NotFound("unknown_floor", f"door {d['id']}: no floor {d['floor']}")
+                values["floor_id"] = floor_ids[d["floor"]]
             if d["id"] in existing:
                 conn.execute(update(_doors).where(_doors.c.id == d["id"]).values(**values))
             else:
@@ -91,7 +101,7 @@ def _record(conn: Connection, door: Any, events: list[Any]) -> list[Publication]
                 message = visitors.note_visitors_inside(conn, message)  # §6.6: who the leader must account for
             alert = {"kind": ev.name, "condition": kind or "", "severity": ev.severity, "rule": ev.rule,
                      "door_id": door.id, "subject": door.name, "message": message, "raised_at": ev.at,
-                     "level": 0, "data": "{}"}
+                     "level": 0, "data": "{}", "floor_id": door.floor_id}
             alert_id = conn.execute(insert(_alerts).values(**alert)).inserted_primary_key[0]
             log_event(conn, at=ev.at, kind="alert_raised", actor=f"door:{door.id}", subject=str(alert_id),
                       outcome=ev.name, reason=message, rule=ev.rule)
@@ -105,10 +115,12 @@ def _record(conn: Connection, door: Any, events: list[Any]) -> list[Publication]
                 log_event(conn, at=ev.at, kind="alert_cleared", actor=f"door:{door.id}", subject=str(r.id),
                           outcome=r.kind, reason=ev.reason, rule=ev.rule)
                 pubs.append(("alert_cleared", {"id": r.id, "kind": r.kind, "door_id": door.id,
-                                               "cleared_at": iso(ev.at), "reason": ev.reason}))
+                                               "cleared_at": iso(ev.at), "reason": ev.reason,
+                                               "floor_id": door.floor_id}))
         elif isinstance(ev, rules.DoorHeldOpenWarning):
             pubs.append(("door_held_open_warning", {"door_id": door.id, "name": door.name, "at": iso(ev.at),
-                                                    "alarm_in_seconds": ev.alarm_in_seconds}))
+                                                    "alarm_in_seconds": ev.alarm_in_seconds,
+                                                    "floor_id": door.floor_id}))
     return pubs
 
 
@@ -119,7 +131,8 @@ def alert_payload(a: Any) -> dict[str, Any]:
             "door_id": get("door_id"), "subject": get("subject"), "message": get("message"),
             "raised_at": iso(get("raised_at")), "cleared_at": iso(get("cleared_at")),
             "acknowledged_at": iso(get("acknowledged_at")), "acknowledged_by": get("acknowledged_by"),
-            "ack_reason": get("ack_reason"), "level": get("level", 0)}
+            "ack_reason": get("ack_reason"), "level": get("level", 0),
+            "floor_id": get("floor_id")}  # its door's floor: only that floor's screens (and every-floor ones) hear
 
 
 def door_payload(row: Any, state: rules.DoorState, now: datetime) -> dict[str, Any]:
@@ -130,7 +143,14 @@ def door_payload(row: Any, state: rules.DoorState, now: datetime) -> dict[str, A
             "closed": state.is_closed, "opened_at": iso(opening.started_at) if opening else None,
             "open_seconds": round(opening.seen_open(now).total_seconds(), 1) if opening else None,
             "alarm_in_seconds": rules.countdown(state, now, policy),
-            "prewarn_s": row.prewarn_s, "alarm_s": row.alarm_s, "alarms": list(state.active_alarms)}
+            "prewarn_s": row.prewarn_s, "alarm_s": row.alarm_s, "alarms": list(state.active_alarms),
+            # The floor map draws the door at its plan position, in the colour of rules.map_look.
+            "x": _coord(getattr(row, "x", None)), "y": _coord(getattr(row, "y", None)), "look": rules.map_look(state),
+            "floor_id": getattr(row, "floor_id", None)}
+
+
+def _coord(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def apply_point_changes(conn: Connection, changes: list[dict[str, Any]], now: datetime) -> list[Publication]:
@@ -207,13 +227,17 @@ def door_for_reader(conn: Connection, reader_id: str) -> Any:
     return None
 
 
-def panel(ctx: ServiceContext) -> dict[str, Any]:
-    """Doors and the alerts not yet acknowledged, for a screen's snapshot."""
+def panel(ctx: ServiceContext, scope: floors.Scope = None) -> dict[str, Any]:
+    """Doors and the alerts not yet acknowledged, for a screen's snapshot: of the floors in ``scope`` (None:
+    every floor); an alert of no one floor (a visitor's) shows on every floor."""
     now = ctx.now()
     with ctx.engine.connect() as conn:
-        doors = [door_payload(d, state_of(d), now) for d in conn.execute(select(_doors).order_by(_doors.c.id))]
+        doors = [door_payload(d, state_of(d), now) for d in conn.execute(
+            select(_doors).where(floors.in_scope(_doors.c.floor_id, scope)).order_by(_doors.c.id))]
         open_alerts = [alert_payload(a) for a in conn.execute(
-            select(_alerts).where(_alerts.c.acknowledged_at.is_(None)).order_by(_alerts.c.raised_at))]
+            select(_alerts).where(_alerts.c.acknowledged_at.is_(None),
+                                  floors.in_scope(_alerts.c.floor_id, scope, unassigned=True))
+            .order_by(_alerts.c.raised_at))]
     return {"doors": doors, "alerts": open_alerts}
 
 

@@ -38,7 +38,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from kiosk.domain import floor as rules
 from kiosk.domain.shifts import occurrences_around
-from kiosk.services import rollcall
+from kiosk.services import floors, rollcall
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import NotFound, ServiceError
 from kiosk.store.eventlog import log_event, log_events
@@ -79,7 +79,8 @@ class _FloorState:
     entries: dict[str, datetime] = field(default_factory=dict)  # latest door grant per employee_no
     entries_checked: datetime | None = None
     last_tick: datetime | None = None
-    static: tuple[datetime, set[str], set[str]] | None = None  # (until, seat ids, seats assigned on a running shift)
+    static: tuple[datetime, set[str], set[str], dict[str, int]] | None = None  # (until, seat ids, seats assigned
+    # on a running shift, seat -> floor)
 
 
 def _state(ctx: ServiceContext) -> _FloorState:
@@ -366,7 +367,10 @@ def _register(conn: Connection, flag: rules.Flag, now: datetime) -> Any:
 
 def _changes(conn: Connection, facts: rules.FloorFacts, now: datetime, pol: rules.FloorPolicy,
              seats: set[str], flag_rows: list[Any]) -> list[Publication]:
-    """One ``floor_changed`` publication for the seats touched and the flags changed (nothing if neither)."""
+    """One ``floor_changed`` publication for the seats touched and the flags changed (nothing if neither).
+
+    Each seat and flag carries its ``floor_id``: the coalescing push sends each floor its own.
+    """
     seats = set(seats) | {r.seat_id for r in flag_rows if r.seat_id}
     emps = {r.employee_no for r in flag_rows if r.employee_no}
     seats |= {a.seat for a in facts.agents.values() if a.employee_no in emps and a.active and a.seat}
@@ -374,8 +378,24 @@ def _changes(conn: Connection, facts: rules.FloorFacts, now: datetime, pol: rule
     if not seats and not flag_rows:
         return []
     rev = next_rev()
-    return [("floor_changed", {"seats": _seat_payloads(facts, _open_flags(conn), now, pol, seats, rev=rev),
-                               "flags": [flag_payload(r, dict(facts.names)) for r in flag_rows], "rev": rev})]
+    where = _seat_floors(conn, seats | {r.seat_id for r in flag_rows if r.seat_id})
+    seat_payloads = _seat_payloads(facts, _open_flags(conn), now, pol, seats, rev=rev)
+    for sp in seat_payloads:
+        sp["floor_id"] = where.get(sp["seat"])
+    return [("floor_changed", {"seats": seat_payloads,
+                               "flags": [{**flag_payload(r, dict(facts.names)), "floor_id": where.get(r.seat_id)}
+                                         for r in flag_rows], "rev": rev})]
+
+
+def _seat_floors(conn: Connection, seat_ids: Iterable[str | None] | None = None) -> dict[str, int]:
+    """Seat id -> the floor of its zone (every seat, or the ones named)."""
+    q = select(_seats.c.id, _zones.c.floor_id).join(_zones, _zones.c.id == _seats.c.zone_id)
+    if seat_ids is not None:
+        ids = [s for s in seat_ids if s]
+        if not ids:
+            return {}
+        q = q.where(_seats.c.id.in_(ids))
+    return {r.id: r.floor_id for r in conn.execute(q)}
 
 
 # --- the seat-sensor hook ----------------------------------------------------------------------------------
@@ -694,20 +714,29 @@ def record_signout_cause(ctx: ServiceContext, kiosk_id: str, flag_id: int, cause
 
 # --- what the screens get ----------------------------------------------------------------------------------
 
-def floor_snapshot(ctx: ServiceContext) -> dict[str, Any]:
-    """The whole map: every seat, counts, open flags, policy and ingest counters (sent on every connect)."""
+def floor_snapshot(ctx: ServiceContext, scope: floors.Scope = None) -> dict[str, Any]:
+    """The whole map of the floors in ``scope`` (None: every floor): every seat, placed doors and kiosks,
+    counts, open flags (a flag of no seat shows on every floor), policy and ingest counters (sent on every
+    connect)."""
     now = ctx.now()
     pol = policy(ctx)
     with ctx.engine.connect() as conn:
         facts = _facts(conn, ctx, now, pol)
         flags = _open_flags(conn)
+        where = _seat_floors(conn)
         # rev 0: a snapshot replaces the screen's map, and every later floor_changed applies over it.
-        seats = _seat_payloads(facts, flags, now, pol, rev=0)
-        zones = [{"zone": z.id, "name": z.name} for z in conn.execute(select(_zones).order_by(_zones.c.id))]
+        seats = [{**sp, "floor_id": where.get(sp["seat"])} for sp in _seat_payloads(facts, flags, now, pol, rev=0)]
+        seats = [sp for sp in seats if scope is None or sp["floor_id"] in scope]
+        flags = [f for f in flags if scope is None or not f.seat_id or where.get(f.seat_id) in scope]
+        zones = [{"zone": z.id, "name": z.name, "floor_id": z.floor_id} for z in conn.execute(
+            select(_zones).where(floors.in_scope(_zones.c.floor_id, scope)).order_by(_zones.c.id))]
     with ctx.lock:
         counters = dict(_state(ctx).counters)
+    from kiosk.services import floorplan  # late: the editor's module builds on this one
+
     return {"now": iso(now), "seats": seats, "zones": zones, "counts": rules.counts(seats),
-            "flags": [flag_payload(f, dict(facts.names)) for f in flags],
+            **floorplan.markers_payload(ctx, scope),  # placed doors (with their live state) and kiosk screens
+            "flags": [{**flag_payload(f, dict(facts.names)), "floor_id": where.get(f.seat_id)} for f in flags],
             "policy": {"not_signed_in_minutes": pol.not_signed_in_after.total_seconds() / 60,
                        "allowance_warn_minutes": pol.allowance_warn.total_seconds() / 60,
                        "allowance_limit_minutes": pol.allowance_limit.total_seconds() / 60,
@@ -731,26 +760,28 @@ def plan_changed(ctx: ServiceContext) -> list[Publication]:
     pol = policy(ctx)
     with ctx.engine.connect() as conn:
         facts = _facts(conn, ctx, now, pol, for_flags=False)
-        seats = _seat_payloads(facts, _open_flags(conn), now, pol)
+        where = _seat_floors(conn)
+        seats = [{**sp, "floor_id": where.get(sp["seat"])} for sp in _seat_payloads(facts, _open_flags(conn), now, pol)]
     rev = max([s["rev"] for s in seats] or [next_rev()])
     return [("floor_changed", {"seats": seats, "flags": [], "rev": rev, "layout": True})]
 
 
-_SEAT_IDS = select(_seats.c.id)
 _SEAT_SENSORS = select(_points.c.id, _points.c.state).where(_points.c.kind == "seat",
                                                             _points.c.state.in_((rules.OCCUPIED, rules.VACANT)))
 _ACTIVE_AGENTS = select(_live.c.seat_id, _live.c.state).where(_live.c.state != rules.SIGNED_OUT)
 
 
-def floor_counts(ctx: ServiceContext) -> dict[str, int]:
-    """The map's counts only (what every coalesced push carries): a few small queries, no flags."""
+def floor_counts(ctx: ServiceContext, floor_id: int | None = None) -> dict[str, int]:
+    """The map's counts only (what every coalesced push carries), of one floor (None: every floor): a few
+    small queries, no flags."""
     now = ctx.now()
     pol = policy(ctx)
     st = _state(ctx)
     with ctx.engine.connect() as conn:
         static = st.static
         if static is None or not static[0] - STATIC_FOR <= now < static[0]:
-            seats = {r.id for r in conn.execute(_SEAT_IDS)}
+            seat_floor = _seat_floors(conn)
+            seats = set(seat_floor)
             occs = list(_occurrence_keys(conn, ctx, now, pol).values())
             running = [o for o in occs if o.starts_at <= now < o.ends_at]
             assigned: set[str] = set()
@@ -760,8 +791,10 @@ def floor_counts(ctx: ServiceContext) -> dict[str, int]:
                     or_(*[and_(_roster.c.day == o.day, _roster.c.shift_code == o.shift.code) for o in running])))}
             # Good until a shift starts or ends, and for a few seconds at most (a roster import shows soon).
             until = min([now + STATIC_FOR] + [t for o in occs for t in (o.starts_at, o.ends_at) if t > now])
-            static = st.static = (until, seats, assigned)
-        _until, seats, assigned = static
+            static = st.static = (until, seats, assigned, seat_floor)
+        _until, seats, assigned, seat_floor = static
+        if floor_id is not None:
+            seats = {s for s in seats if seat_floor.get(s) == floor_id}
         sensors = {p.id[len(SEAT_POINT):]: p.state for p in conn.execute(_SEAT_SENSORS)}
         agents = conn.execute(_ACTIVE_AGENTS).all()
     occupied = {s for s, state in sensors.items() if state == rules.OCCUPIED} & seats
@@ -810,7 +843,7 @@ class FloorPush:
     """
 
     def __init__(self, emit: Callable[[str, dict[str, Any]], None], interval: float,
-                 counts: Callable[[], dict[str, int]] | None = None, clock: Callable[[], float] = time.monotonic,
+                 counts: Callable[[Any], dict[str, int]] | None = None, clock: Callable[[], float] = time.monotonic,
                  schedule: Schedule = _timer) -> None:
         self._emit = emit
         self.interval = max(0.0, float(interval))
@@ -856,7 +889,8 @@ class FloorPush:
         self.flush()
 
     def flush(self) -> None:
-        """Push everything pending now, as one ``floor_changed``."""
+        """Push everything pending now: one ``floor_changed`` per floor, each with that floor's counts (flags
+        of no one floor go to every screen, without counts)."""
         with self._emit_lock:
             with self._lock:
                 self._waiting = False
@@ -868,15 +902,22 @@ class FloorPush:
                 self._last_push = self._clock()
                 for s in seats:
                     self._emitted[s["seat"]] = s.get("rev", 0)
-            payload: dict[str, Any] = {"seats": seats, "flags": flags,
-                                       "rev": max([x.get("rev", 0) for x in seats + flags] or [0])}
-            if self._counts is not None:
+            groups: dict[Any, dict[str, list[dict[str, Any]]]] = {}
+            for s in seats:
+                groups.setdefault(s.get("floor_id"), {"seats": [], "flags": []})["seats"].append(s)
+            for f in flags:
+                groups.setdefault(f.get("floor_id"), {"seats": [], "flags": []})["flags"].append(f)
+            for floor_id, group in groups.items():
+                payload: dict[str, Any] = {**group, "floor_id": floor_id,
+                                           "rev": max([x.get("rev", 0) for x in group["seats"] + group["flags"]]
+                                                      or [0])}
+                if self._counts is not None and floor_id is not None:  # flags alone do not change the counts
+                    try:
+                        payload["counts"] = self._counts(floor_id)
+                    except Exception:  # counts are a convenience; the seats must still go out
+                        logger.exception("floor counts failed; pushing the seats without them")
+                self.pushes += 1
                 try:
-                    payload["counts"] = self._counts()
-                except Exception:  # counts are a convenience; the seats must still go out
-                    logger.exception("floor counts failed; pushing the seats without them")
-            self.pushes += 1
-            try:
-                self._emit("floor_changed", payload)
-            except Exception:
-                logger.exception("floor_changed push failed")
+                    self._emit("floor_changed", payload)
+                except Exception:
+                    logger.exception("floor_changed push failed")

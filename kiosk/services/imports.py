@@ -1,4 +1,5 @@
-"""Floor data in and out: staff, badges, shifts, roster, seats and sensor points from CSV or XLSX files, and back.
+"""Floor data in and out: staff, badges, shifts, roster, seats, sensor points and doors from CSV or XLSX files,
+and back.
 
 Load → rule → save: this module reads the file (CSV as UTF-8, UTF-8 with BOM or GBK; XLSX with
 openpyxl), bulk-loads what the database already holds, asks ``kiosk.domain.imports`` what is wrong
@@ -7,7 +8,8 @@ and what would change, and — only when the whole file is valid — writes the 
 ``import_refused`` event. Exports write the same columns, so export → import changes nothing.
 
 A points import writes definitions only (kind, label, gateway): the live state of a point is the
-gateways' to report, so new points start ``unknown`` and existing ones keep theirs.
+gateways' to report, so new points start ``unknown`` and existing ones keep theirs. A doors import likewise
+writes a door's definition and its place on the floor plan, never its rule state (open, alarms raised).
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ from kiosk.domain.imports import FILE_LEVEL, Line, Plan, RowError
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError, StorageUnavailable
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import Badge, Point, RosterEntry, Seat, Shift, Staff, Zone
+from kiosk.store.models import Badge, Door, Floor, Point, RosterEntry, Seat, Shift, Staff, Zone
 
 logger = logging.getLogger(__name__)
 
 _staff, _badges, _shifts = Staff.__table__, Badge.__table__, Shift.__table__
 _zones, _seats, _roster = Zone.__table__, Seat.__table__, RosterEntry.__table__
-_points = Point.__table__
+_points, _doors, _floors = Point.__table__, Door.__table__, Floor.__table__
 
 KINDS = rules.KINDS
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -201,25 +203,63 @@ def _stored_shifts(conn: Connection) -> dict[str, rules.ShiftRecord]:
     return {r.code: rules.ShiftRecord(r.code, r.name, r.start, r.end) for r in rows}
 
 
+def _floor_codes(conn: Connection) -> dict[str, int]:
+    """Floor code -> id, in the centre's order."""
+    return {r.code: r.id for r in conn.execute(select(_floors.c.id, _floors.c.code)
+                                               .order_by(_floors.c.sort_order, _floors.c.id))}
+
+
+def _code_of(conn: Connection) -> dict[int, str]:
+    return {i: c for c, i in _floor_codes(conn).items()}
+
+
+def _zone_floors(conn: Connection) -> dict[str, int]:
+    return {r.id: r.floor_id for r in conn.execute(select(_zones.c.id, _zones.c.floor_id))}
+
+
+def _seat_floors(conn: Connection) -> dict[str, int]:
+    return {r.id: r.floor_id for r in conn.execute(select(_seats.c.id, _zones.c.floor_id)
+                                                   .join(_zones, _zones.c.id == _seats.c.zone_id))}
+
+
 def _stored_seats(conn: Connection) -> dict[str, rules.SeatRecord]:
-    rows = conn.execute(select(_seats.c.id, _seats.c.zone_id, _seats.c.x, _seats.c.y))
-    return {r.id: rules.SeatRecord(r.id, r.zone_id, float(r.x), float(r.y)) for r in rows}
+    codes = _code_of(conn)
+    rows = conn.execute(select(_seats.c.id, _seats.c.zone_id, _seats.c.x, _seats.c.y, _zones.c.floor_id)
+                        .join(_zones, _zones.c.id == _seats.c.zone_id))
+    return {r.id: rules.SeatRecord(r.id, r.zone_id, float(r.x), float(r.y), codes.get(r.floor_id)) for r in rows}
 
 
 def _stored_points(conn: Connection) -> dict[str, rules.PointRecord]:
-    rows = conn.execute(select(_points.c.id, _points.c.kind, _points.c.label, _points.c.gateway_id))
-    return {r.id: rules.PointRecord(r.id, r.kind, r.label or "", r.gateway_id or None) for r in rows}
+    codes = _code_of(conn)
+    rows = conn.execute(select(_points.c.id, _points.c.kind, _points.c.label, _points.c.gateway_id,
+                               _points.c.floor_id))
+    return {r.id: rules.PointRecord(r.id, r.kind, r.label or "", r.gateway_id or None, codes.get(r.floor_id))
+            for r in rows}
+
+
+def _door_record(r: Any, codes: dict[int, str]) -> rules.DoorRecord:
+    readers = tuple(x.strip() for x in (r.readers or "").split(",") if x.strip())
+    return rules.DoorRecord(r.id, r.name, r.contact_point, r.exit_point or None, readers, float(r.prewarn_s),
+                            float(r.alarm_s), float(r.entry_window_s), float(r.tailgate_s),
+                            None if r.x is None else float(r.x), None if r.y is None else float(r.y),
+                            codes.get(r.floor_id))
+
+
+def _stored_doors(conn: Connection) -> dict[str, rules.DoorRecord]:
+    codes = _code_of(conn)
+    return {r.id: _door_record(r, codes) for r in conn.execute(select(_doors))}
 
 
 def _stored_roster(conn: Connection, first: date,
                    last: date) -> dict[tuple[date, str, str], tuple[int, rules.RosterRecord]]:
+    codes = _code_of(conn)
     rows = conn.execute(
         select(_roster.c.id, _roster.c.day, _roster.c.shift_code, _staff.c.employee_no, _roster.c.seat_id,
-               _roster.c.duty)
+               _roster.c.duty, _roster.c.floor_id)
         .join(_staff, _staff.c.id == _roster.c.staff_id).where(_roster.c.day.between(first, last)))
     out = {}
     for r in rows:
-        record = rules.RosterRecord(r.day, r.shift_code, r.employee_no, r.seat_id, r.duty)
+        record = rules.RosterRecord(r.day, r.shift_code, r.employee_no, r.seat_id, r.duty, codes.get(r.floor_id))
         out[record.key] = (r.id, record)
     return out
 
@@ -233,6 +273,8 @@ class _Checked:
     plan: Plan[Any]
     errors: list[RowError]
     zones: list[str] = field(default_factory=list)  # seats: zones to create
+    zone_floors: dict[str, int] = field(default_factory=dict)  # seats: the floor of each zone to create
+    floors: dict[str, int] = field(default_factory=dict)  # floor code -> id
     stored: Mapping[Any, Any] = field(default_factory=dict)  # what the plan was compared with
 
 
@@ -251,24 +293,50 @@ def _check_shifts(conn: Connection, file: str, lines: list[Line[Any]]) -> _Check
 
 
 def _check_seats(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checked:
+    floors, zone_floors = _floor_codes(conn), _zone_floors(conn)
+    lines, new_zone_floors, errors = rules.assign_seat_floors(file, lines, floors, zone_floors)
     plan = rules.plan_seats(lines, _stored_seats(conn))
-    zones = set(conn.execute(select(_zones.c.id)).scalars())
-    return _Checked(plan, [], zones=rules.new_zones(plan, zones))
+    return _Checked(plan, errors, zones=rules.new_zones(plan, set(zone_floors)), zone_floors=new_zone_floors,
+                    floors=floors)
 
 
 def _check_points(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checked:
-    plan, errors = rules.plan_points(file, lines, _stored_points(conn),
-                                     set(conn.execute(select(_seats.c.id)).scalars()))
-    return _Checked(plan, errors)
+    floors, seat_floors, stored = _floor_codes(conn), _seat_floors(conn), _stored_points(conn)
+    lines, floor_errors = rules.assign_floors(
+        file, lines, floors, lambda r: (seat_floors.get(r.seat), f"seat {r.seat}"),  # type: ignore[attr-defined]
+        lambda r: floors.get(stored[r.point].floor) if r.point in stored else None)  # type: ignore[attr-defined]
+    plan, errors = rules.plan_points(file, lines, stored, set(seat_floors))
+    return _Checked(plan, floor_errors + errors, floors=floors)
+
+
+def _check_doors(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checked:
+    floors, stored = _floor_codes(conn), _stored_doors(conn)
+    point_rows = conn.execute(select(_points.c.id, _points.c.kind, _points.c.floor_id)).all()
+    points = {r.id: r.kind for r in point_rows}
+    point_floors = {r.id: r.floor_id for r in point_rows}
+    lines, floor_errors = rules.assign_floors(
+        file, lines, floors,
+        lambda r: (point_floors.get(r.contact_point), f"contact point {r.contact_point}"),  # type: ignore[attr-defined]
+        lambda r: floors.get(stored[r.door].floor) if r.door in stored else None)  # type: ignore[attr-defined]
+    plan, errors = rules.plan_doors(file, lines, stored, points)
+    return _Checked(plan, floor_errors + errors, floors=floors)
 
 
 def _check_roster(conn: Connection, file: str, lines: list[Line[Any]]) -> _Checked:
     days = [line.record.day for line in lines]
     stored = _stored_roster(conn, min(days), max(days)) if days else {}
+    floors, seat_floors = _floor_codes(conn), _seat_floors(conn)
+    placed, floor_errors = rules.assign_floors(
+        file, lines, floors, lambda r: (seat_floors.get(r.seat), f"seat {r.seat}"),  # type: ignore[attr-defined]
+        lambda r: floors.get(stored[r.key][1].floor) if r.key in stored else None)  # type: ignore[attr-defined]
+    # A line that cannot be placed on a floor is still the file's line for its date and shift: keep it out of
+    # the plan without having it taken for a removal (the errors refuse the whole file anyway).
+    placed_rows = {line.row for line in placed}
+    lines = [line for line in placed] + [line for line in lines if line.row not in placed_rows]
     plan, errors = rules.plan_roster(
         file, lines, [record for _id, record in stored.values()], _staff_ids(conn).keys(),
-        set(conn.execute(select(_shifts.c.code)).scalars()), set(conn.execute(select(_seats.c.id)).scalars()))
-    return _Checked(plan, errors, stored=stored)
+        set(conn.execute(select(_shifts.c.code)).scalars()), set(seat_floors))
+    return _Checked(plan, floor_errors + errors, stored=stored, floors=floors)
 
 
 def _write_staff(conn: Connection, checked: _Checked, today: date) -> None:
@@ -318,7 +386,7 @@ def _write_shifts(conn: Connection, checked: _Checked, today: date) -> None:
 def _write_seats(conn: Connection, checked: _Checked, today: date) -> None:
     plan = checked.plan
     if checked.zones:
-        conn.execute(insert(_zones), [{"id": z, "name": z} for z in checked.zones])
+        conn.execute(insert(_zones), [{"id": z, "name": z, "floor_id": checked.zone_floors[z]} for z in checked.zones])
     if plan.new:
         conn.execute(insert(_seats), [{"id": r.seat, "zone_id": r.zone, "x": r.x, "y": r.y} for r in plan.new])
     if plan.changed:
@@ -330,38 +398,63 @@ def _write_seats(conn: Connection, checked: _Checked, today: date) -> None:
 def _write_points(conn: Connection, checked: _Checked, today: date) -> None:
     plan = checked.plan
     # Definitions only: state, changed_at and reconciled are the gateways' (services.sensors.ingest).
+    floors = checked.floors
     if plan.new:
         conn.execute(insert(_points), [{"id": r.point, "kind": r.kind, "label": r.label, "gateway_id": r.gateway,
-                                        "state": "unknown", "changed_at": None, "reconciled": False}
-                                       for r in plan.new])
+                                        "state": "unknown", "changed_at": None, "reconciled": False,
+                                        "floor_id": floors[r.floor]} for r in plan.new])
     if plan.changed:
         # The kind is not written: the rules refuse a change of kind.
         conn.execute(update(_points).where(_points.c.id == bindparam("b_id"))
-                     .values(label=bindparam("b_label"), gateway_id=bindparam("b_gateway")),
-                     [{"b_id": r.point, "b_label": r.label, "b_gateway": r.gateway} for r in plan.changed])
+                     .values(label=bindparam("b_label"), gateway_id=bindparam("b_gateway"),
+                             floor_id=bindparam("b_floor")),
+                     [{"b_id": r.point, "b_label": r.label, "b_gateway": r.gateway, "b_floor": floors[r.floor]}
+                      for r in plan.changed])
+
+
+def _door_values(r: rules.DoorRecord, floors: dict[str, int]) -> dict[str, Any]:
+    return {"name": r.name, "contact_point": r.contact_point, "exit_point": r.exit_point,
+            "readers": ",".join(r.readers or ()), "prewarn_s": r.prewarn_s, "alarm_s": r.alarm_s,
+            "entry_window_s": r.entry_window_s, "tailgate_s": r.tailgate_s, "x": r.x, "y": r.y,
+            "floor_id": floors[r.floor] if r.floor else None}
+
+
+def _write_doors(conn: Connection, checked: _Checked, today: date) -> None:
+    plan, floors = checked.plan, checked.floors
+    # Definitions only: the door's rule state (open, alarms raised) is the sensors' and stays as it is.
+    if plan.new:
+        conn.execute(insert(_doors), [{"id": r.door, "state": "", **_door_values(r, floors)} for r in plan.new])
+    if plan.changed:
+        cols = tuple(_door_values(plan.changed[0], floors))
+        conn.execute(update(_doors).where(_doors.c.id == bindparam("b_id"))
+                     .values({c: bindparam(f"b_{c}") for c in cols}),
+                     [{"b_id": r.door, **{f"b_{k}": v for k, v in _door_values(r, floors).items()}}
+                      for r in plan.changed])
 
 
 def _write_roster(conn: Connection, checked: _Checked, today: date) -> None:
-    plan, stored = checked.plan, checked.stored
+    plan, stored, floors = checked.plan, checked.stored, checked.floors
     staff_ids = _staff_ids(conn)
     if plan.removed:
         conn.execute(delete(_roster).where(_roster.c.id == bindparam("b_id")),
                      [{"b_id": stored[r.key][0]} for r in plan.removed])
     if plan.changed:
         conn.execute(update(_roster).where(_roster.c.id == bindparam("b_id"))
-                     .values(seat_id=bindparam("b_seat"), duty=bindparam("b_duty")),
-                     [{"b_id": stored[r.key][0], "b_seat": r.seat, "b_duty": r.duty} for r in plan.changed])
+                     .values(seat_id=bindparam("b_seat"), duty=bindparam("b_duty"), floor_id=bindparam("b_floor")),
+                     [{"b_id": stored[r.key][0], "b_seat": r.seat, "b_duty": r.duty, "b_floor": floors[r.floor]}
+                      for r in plan.changed])
     if plan.new:
         conn.execute(insert(_roster), [{"day": r.day, "shift_code": r.shift, "staff_id": staff_ids[r.employee_no],
-                                        "seat_id": r.seat, "duty": r.duty} for r in plan.new])
+                                        "seat_id": r.seat, "duty": r.duty, "floor_id": floors[r.floor]}
+                                       for r in plan.new])
 
 
 _CHECK: dict[str, Callable[[Connection, str, list[Line[Any]]], _Checked]] = {
     "staff": _check_staff, "badges": _check_badges, "shifts": _check_shifts, "roster": _check_roster,
-    "seats": _check_seats, "points": _check_points}
+    "seats": _check_seats, "points": _check_points, "doors": _check_doors}
 _WRITE: dict[str, Callable[[Connection, _Checked, date], None]] = {
     "staff": _write_staff, "badges": _write_badges, "shifts": _write_shifts, "roster": _write_roster,
-    "seats": _write_seats, "points": _write_points}
+    "seats": _write_seats, "points": _write_points, "doors": _write_doors}
 
 
 def import_file(ctx: ServiceContext, kind: str, path: str | os.PathLike[str], dry_run: bool = False,
@@ -440,31 +533,37 @@ def _export_shifts(conn: Connection) -> list[tuple[object, ...]]:
 
 
 def _export_roster(conn: Connection) -> list[tuple[object, ...]]:
+    codes = _code_of(conn)
     rows = conn.execute(select(_roster.c.day, _roster.c.shift_code, _staff.c.employee_no, _roster.c.seat_id,
-                               _roster.c.duty).join(_staff, _staff.c.id == _roster.c.staff_id)
+                               _roster.c.duty, _roster.c.floor_id).join(_staff, _staff.c.id == _roster.c.staff_id)
                         .order_by(_roster.c.day, _roster.c.shift_code, _roster.c.duty, _roster.c.seat_id,
                                   _staff.c.employee_no))
-    return [tuple(r) for r in rows]
+    return [(r.day, r.shift_code, r.employee_no, r.seat_id, r.duty, codes.get(r.floor_id, "")) for r in rows]
 
 
 def _export_seats(conn: Connection) -> list[tuple[object, ...]]:
-    rows = conn.execute(select(_seats.c.id, _seats.c.zone_id, _seats.c.x, _seats.c.y).order_by(_seats.c.id))
-    return [(r.id, r.zone_id, float(r.x), float(r.y)) for r in rows]
+    return [(r.seat, r.zone, r.x, r.y, r.floor or "") for _id, r in sorted(_stored_seats(conn).items())]
 
 
 def _export_points(conn: Connection) -> list[tuple[object, ...]]:
-    rows = conn.execute(select(_points.c.id, _points.c.kind, _points.c.label, _points.c.gateway_id)
-                        .order_by(_points.c.id))
+    return [(r.point, r.kind, r.label, r.gateway or "", r.seat or "", r.floor or "")
+            for _id, r in sorted(_stored_points(conn).items())]
+
+
+def _export_doors(conn: Connection) -> list[tuple[object, ...]]:
+    codes = _code_of(conn)
     out = []
-    for r in rows:
-        record = rules.PointRecord(r.id, r.kind, r.label or "", r.gateway_id or None)
-        out.append((record.point, record.kind, record.label, record.gateway or "", record.seat or ""))
+    for r in conn.execute(select(_doors).order_by(_doors.c.id)):
+        d = _door_record(r, codes)
+        out.append((d.door, d.name, d.contact_point, d.exit_point or "", ",".join(d.readers or ()), d.prewarn_s,
+                    d.alarm_s, d.entry_window_s, d.tailgate_s, "" if d.x is None else d.x, "" if d.y is None else d.y,
+                    d.floor or ""))
     return out
 
 
 _EXPORT: dict[str, Callable[[Connection], list[tuple[object, ...]]]] = {
     "staff": _export_staff, "badges": _export_badges, "shifts": _export_shifts, "roster": _export_roster,
-    "seats": _export_seats, "points": _export_points}
+    "seats": _export_seats, "points": _export_points, "doors": _export_doors}
 
 
 def _write_table(path: Path, title: str, header: Sequence[str], rows: list[tuple[object, ...]]) -> None:

@@ -26,11 +26,13 @@ from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import NotFound, ServiceError
 from kiosk.store import eventlog
-from kiosk.store.models import AgentEvent, Badge, Door, Event, Staff, UTCDateTime, VisitorApproval, VisitorCard
+from kiosk.store.models import (AgentEvent, Badge, Door, Event, Floor, Point, Screen, Staff, UTCDateTime,
+                                VisitorApproval, VisitorCard)
 
 _e = Event.__table__
 c = _e.c
 _staff, _badges, _doors = Staff.__table__, Badge.__table__, Door.__table__
+_floors, _screens, _points = Floor.__table__, Screen.__table__, Point.__table__
 _approvals, _cards, _agents = VisitorApproval.__table__, VisitorCard.__table__, AgentEvent.__table__
 
 # Kinds whose ``subject`` is a row id (an alert, a flag, an approval), never an employee number: a person
@@ -64,11 +66,13 @@ class FilterError(ServiceError):
 
 @dataclass(frozen=True)
 class LogFilter:
-    """What a reviewer asked for: any of person, badge, door, visitor, kind, outcome, and a time range (UTC)."""
+    """What a reviewer asked for: any of person, badge, door, floor, visitor, kind, outcome, and a time range
+    (UTC)."""
 
     person: str = ""
     badge: str = ""
     door: str = ""
+    floor: str = ""  # a floor's code: its doors and points, and the roll call taps at its kiosks
     visitor: str = ""
     kind: str = ""
     outcome: str = ""
@@ -77,7 +81,7 @@ class LogFilter:
 
     def describe(self, tz: ZoneInfo) -> dict[str, str]:
         """The filter as logged and carried in links: only what is set, times in local time."""
-        names = ("person", "badge", "door", "visitor", "kind", "outcome")
+        names = ("person", "badge", "door", "floor", "visitor", "kind", "outcome")
         out = {k: getattr(self, k) for k in names if getattr(self, k)}
         if self.since:
             out["from"] = local_text(self.since, tz)
@@ -91,7 +95,7 @@ class LogFilter:
         return self == LogFilter()
 
 
-FILTER_FIELDS = ("person", "badge", "door", "visitor", "kind", "outcome", "from", "to")
+FILTER_FIELDS = ("person", "badge", "door", "floor", "visitor", "kind", "outcome", "from", "to")
 
 
 def local_text(at: datetime, tz: ZoneInfo) -> str:
@@ -123,9 +127,9 @@ def parse_local(text: str, tz: ZoneInfo, name: str, *, end_of_day: bool = False)
 
 
 def parse_filter(args: Mapping[str, str], tz: ZoneInfo) -> LogFilter:
-    """A filter from form fields (person, badge, door, visitor, kind, outcome, from, to); raise FilterError."""
+    """A filter from form fields (person, badge, door, floor, visitor, kind, outcome, from, to); raise FilterError."""
     values: dict[str, Any] = {}
-    for name in ("person", "badge", "door", "visitor", "kind", "outcome"):
+    for name in ("person", "badge", "door", "floor", "visitor", "kind", "outcome"):
         value = (args.get(name) or "").strip()
         if len(value) > FIELD_MAX:
             raise FilterError("too_long", f"“{name}” is longer than {FIELD_MAX} characters.", field=name)
@@ -216,6 +220,18 @@ def resolve(conn: Connection, f: LogFilter, *, time_range: bool = True) -> Scope
             actors = [a for d in doors for a in door_actors(d)[0]]
             points = [p for d in doors for p in door_actors(d)[1]]
             conds.append(or_(c.actor.in_(actors), c.subject.in_(points)))
+    if f.floor:
+        floor_row = conn.execute(select(_floors.c.id, _floors.c.code).where(_floors.c.code == f.floor)).first()
+        if floor_row is None:
+            scope.nothing = True
+            scope.notes.append(f"No floor “{f.floor}”.")
+        else:
+            # A floor's rows: its doors' rules and readers, its points' changes, the roll call taps at its kiosks.
+            doors = conn.execute(select(_doors).where(_doors.c.floor_id == floor_row.id)).all()
+            kiosks = conn.execute(select(_screens.c.name).where(_screens.c.floor_id == floor_row.id)).scalars().all()
+            points = conn.execute(select(_points.c.id).where(_points.c.floor_id == floor_row.id)).scalars().all()
+            actors = [a for d in doors for a in door_actors(d)[0]] + [f"reader:{k}" for k in kiosks]
+            conds.append(or_(c.actor.in_(actors), c.subject.in_(list(points))))
     if f.visitor:
         cond = (_approvals.c.id == int(f.visitor) if f.visitor.isdigit()
                 else _approvals.c.name.contains(f.visitor, autoescape=True))

@@ -12,12 +12,13 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kiosk.domain import rollcall as rules
 from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
 from kiosk.domain.shifts import ShiftDef, ShiftOccurrence, occurrence, occurrences_around, parse_hhmm
+from kiosk.services import floors
 from kiosk.services.context import LeaderSession, ServiceContext
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError, StorageUnavailable
 from kiosk.store.eventlog import log_event
@@ -47,14 +48,23 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
-def _rollcall_row(conn: Connection, occ: ShiftOccurrence, create: bool) -> Any:
-    """The roll call row of an occurrence, created on first need."""
-    where = and_(_rollcalls.c.day == occ.day, _rollcalls.c.shift_code == occ.shift.code)
+def _rollcall_row(conn: Connection, occ: ShiftOccurrence, create: bool, floor_id: int) -> Any:
+    """The roll call row of an occurrence on a floor (each floor calls its own roll), created on first need."""
+    where = and_(_rollcalls.c.day == occ.day, _rollcalls.c.shift_code == occ.shift.code,
+                 _rollcalls.c.floor_id == floor_id)
     row = conn.execute(select(_rollcalls).where(where)).first()
     if row is None and create:
-        conn.execute(insert(_rollcalls).values(day=occ.day, shift_code=occ.shift.code))
+        conn.execute(insert(_rollcalls).values(day=occ.day, shift_code=occ.shift.code, floor_id=floor_id))
         row = conn.execute(select(_rollcalls).where(where)).first()
     return row
+
+
+def _only_floor(conn: Connection, what: str) -> int:
+    """The centre's one floor; ServiceError on a centre with several (the caller must say which)."""
+    ids = list(floors.codes(conn).values())
+    if len(ids) != 1:
+        raise ServiceError("floor_required", f"The centre has several floors: {what} at that floor's kiosk.")
+    return ids[0]
 
 
 def current(ctx: ServiceContext, conn: Connection) -> tuple[ShiftOccurrence | None, bool]:
@@ -67,13 +77,15 @@ _SHIFTS = select(_shifts.c.code, _shifts.c.name, _shifts.c.start, _shifts.c.end)
 _rc_for_tap = _rollcalls.alias("rc")
 _TAP_FACTS = (
     select(_badges.c.status, _staff.c.id, _staff.c.employee_no, _staff.c.name, _staff.c.role, _staff.c.active,
-           _roster.c.seat_id, _roster.c.duty, _rc_for_tap.c.id.label("rc_id"),
+           _roster.c.seat_id, _roster.c.duty, _roster.c.floor_id, _rc_for_tap.c.id.label("rc_id"),
            _rc_for_tap.c.closed_at.label("rc_closed_at"), _att.c.status.label("mark"))
     .select_from(_badges)
     .join(_staff, _staff.c.id == _badges.c.staff_id)
     .outerjoin(_roster, and_(_roster.c.staff_id == _staff.c.id, _roster.c.day == bindparam("day"),
                              _roster.c.shift_code == bindparam("shift")))
-    .outerjoin(_rc_for_tap, and_(_rc_for_tap.c.day == bindparam("day"), _rc_for_tap.c.shift_code == bindparam("shift")))
+    # The roll call of the floor the person is rostered on: each floor calls its own.
+    .outerjoin(_rc_for_tap, and_(_rc_for_tap.c.day == bindparam("day"), _rc_for_tap.c.shift_code == bindparam("shift"),
+                                 _rc_for_tap.c.floor_id == _roster.c.floor_id))
     .outerjoin(_att, and_(_att.c.rollcall_id == _rc_for_tap.c.id, _att.c.staff_id == _staff.c.id))
     .where(_badges.c.uid == bindparam("uid"))
 )
@@ -113,6 +125,7 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
             other_shift = None
             closed = False
             rc_id = None
+            roster_floor = None
             if row is not None:
                 staff_id = row.id
                 badge = rules.BadgeFacts(uid, row.status,
@@ -121,6 +134,7 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
                 if row.duty is not None:
                     roster[row.employee_no] = rules.RosterLine(row.employee_no, row.name, row.seat_id, row.duty)
                     rc_id, closed = row.rc_id, row.rc_closed_at is not None
+                    roster_floor = row.floor_id
                     if row.mark in ("present", "late"):
                         answered.add(row.employee_no)
                 else:
@@ -136,7 +150,7 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
                                              decision.seat, decision.duty, detail={"closed": "1"})
             if decision.outcome.accepted:
                 if rc_id is None:
-                    rc_id = _rollcall_row(conn, occ, create=True).id
+                    rc_id = _rollcall_row(conn, occ, create=True, floor_id=roster_floor).id
                 conn.execute(_INSERT_MARK, {"rollcall_id": rc_id, "staff_id": staff_id,
                                             "status": decision.outcome.value, "at": now,
                                             "leader_late": decision.leader_late, "manual": False})
@@ -147,6 +161,8 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
                             "shift": occ.shift.code if occ else None,
                             "day": occ.day.isoformat() if occ else None,
                             "leader_late": decision.leader_late})
+            # The kiosk that read the badge shows the card; the person's own floor's board counts the mark.
+            floor_id = floors.scope_of([floors.kiosk_floor(ctx, conn, reader_id), roster_floor])
     except IntegrityError:
         # The same badge raced itself (two readers at once): the first one counted.
         logger.info("tap %s raced an earlier tap; reporting duplicate", masked_uid(uid))
@@ -173,6 +189,7 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
         "reader_id": reader_id,
         "uid_tail": masked_uid(uid),
         "shift": occ.shift.code if occ else None,
+        "floor_id": floor_id,
     }
     logger.info("tap %s at %s: %s", masked_uid(uid), reader_id, decision.outcome.value)
     ctx.publish("tap_recorded", payload)
@@ -261,38 +278,57 @@ def leader_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None:
         return _session_payload(kiosk_id, sess)
 
 
-def board(ctx: ServiceContext, kiosk_id: str = "kiosk") -> dict[str, Any]:
-    """The full roll call board: sent on every (re)connect so a screen is never stale."""
+_KIOSK_FLOOR = object()  # board(): the floor of the kiosk asking (every floor when it shows them all)
+
+
+def board(ctx: ServiceContext, kiosk_id: str = "kiosk", scope: Any = _KIOSK_FLOOR) -> dict[str, Any]:
+    """The full roll call board: sent on every (re)connect so a screen is never stale.
+
+    ``scope`` is the floors whose roster lines it lists (None: every floor); by default the kiosk's floor.
+    """
     now = ctx.now()
     policy = ctx.rollcall_policy
     with ctx.engine.connect() as conn:
+        if scope is _KIOSK_FLOOR:
+            kiosk_floor = floors.kiosk_floor(ctx, conn, kiosk_id)
+            scope = None if kiosk_floor is None else (kiosk_floor,)
         occ, is_open = current(ctx, conn)
         rows: list[dict[str, Any]] = []
         closed = None
         question = None
         if occ is not None:
-            rc = _rollcall_row(conn, occ, create=False)
+            rcs = {rc.floor_id: rc for rc in conn.execute(select(_rollcalls).where(
+                _rollcalls.c.day == occ.day, _rollcalls.c.shift_code == occ.shift.code,
+                floors.in_scope(_rollcalls.c.floor_id, scope)))}
             marks = {}
-            if rc is not None:
-                closed = {"at": _iso(rc.closed_at), "by": rc.closed_by} if rc.closed_at else None
-                for m in conn.execute(select(_att).where(_att.c.rollcall_id == rc.id)):
+            if rcs:
+                for m in conn.execute(select(_att).where(_att.c.rollcall_id.in_([rc.id for rc in rcs.values()]))):
                     marks[m.staff_id] = m
                 q = conn.execute(select(_questions, _staff.c.name, _staff.c.employee_no)
                                  .join(_staff, _staff.c.id == _questions.c.staff_id)
-                                 .where(_questions.c.rollcall_id == rc.id)
+                                 .where(_questions.c.rollcall_id.in_([rc.id for rc in rcs.values()]))
                                  .order_by(_questions.c.id.desc())).first()
                 if q is not None:
                     question = {"id": q.id, "employee_no": q.employee_no, "name": q.name, "question": q.question,
                                 "answered_well": q.answered_well}
             roster = conn.execute(
-                select(_staff.c.id, _staff.c.employee_no, _staff.c.name, _roster.c.seat_id, _roster.c.duty)
+                select(_staff.c.id, _staff.c.employee_no, _staff.c.name, _roster.c.seat_id, _roster.c.duty,
+                       _roster.c.floor_id)
                 .join(_staff, _staff.c.id == _roster.c.staff_id)
-                .where(_roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code)
+                .where(_roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code,
+                       floors.in_scope(_roster.c.floor_id, scope))
                 .order_by(_roster.c.duty.asc(), _roster.c.seat_id, _staff.c.employee_no)).all()
+            # Closed when every floor shown here that has a roster (or a roll call) has closed its own.
+            shown = {r.floor_id for r in roster} or set(rcs)
+            done = [rcs[f] for f in shown if f in rcs and rcs[f].closed_at is not None]
+            if shown and len(done) == len(shown):
+                last = max(done, key=lambda rc: rc.closed_at)
+                closed = {"at": _iso(last.closed_at), "by": last.closed_by}
             for r in roster:
                 m = marks.get(r.id)
+                floor_closed = r.floor_id in rcs and rcs[r.floor_id].closed_at is not None
                 rows.append({"employee_no": r.employee_no, "name": r.name, "seat": r.seat_id, "duty": r.duty,
-                             "status": m.status if m else ("absent" if closed else "pending"),
+                             "status": m.status if m else ("absent" if floor_closed else "pending"),
                              "at": _iso(m.at) if m else None, "manual": bool(m.manual) if m else False,
                              "note": m.note if m else None, "leader_late": bool(m.leader_late) if m else False})
         local_today = now.astimezone(ctx.tz).date()
@@ -325,22 +361,48 @@ def board(ctx: ServiceContext, kiosk_id: str = "kiosk") -> dict[str, Any]:
     }
 
 
-def _occ_for_action(ctx: ServiceContext, conn: Connection) -> tuple[ShiftOccurrence, Any]:
+def _open_occurrence(ctx: ServiceContext, conn: Connection) -> ShiftOccurrence:
     occ, is_open = current(ctx, conn)
     if occ is None or not is_open:
         raise ServiceError("rollcall_not_open", "No roll call is open now.")
-    rc = _rollcall_row(conn, occ, create=True)
+    return occ
+
+
+def _open_rollcall(conn: Connection, occ: ShiftOccurrence, floor_id: int) -> Any:
+    rc = _rollcall_row(conn, occ, create=True, floor_id=floor_id)
     if rc.closed_at is not None:
         raise ServiceError("rollcall_closed", "This roll call is already closed.")
-    return occ, rc
+    return rc
 
 
-def _rostered_staff(conn: Connection, occ: ShiftOccurrence, employee_no: str) -> Any:
-    row = conn.execute(select(_staff.c.id, _staff.c.name, _roster.c.duty).join(_roster, _roster.c.staff_id == _staff.c.id)
-                       .where(_staff.c.employee_no == employee_no, _roster.c.day == occ.day,
-                              _roster.c.shift_code == occ.shift.code)).first()
+def _screen_floor(conn: Connection, kiosk_id: str) -> int | None:
+    """The floor a kiosk screen is paired to; None when it shows every floor (or is not a paired screen)."""
+    return floors.screen_floor(conn, kiosk_id)[1]
+
+
+def _action_floor(conn: Connection, kiosk_id: str, occ: ShiftOccurrence, leader: LeaderSession) -> int:
+    """Whose roll call a leader at this kiosk runs: the kiosk's floor; at a screen of every floor, the floor the
+    leader is rostered on this shift; on a one-floor centre, the floor."""
+    floor_id = _screen_floor(conn, kiosk_id)
+    if floor_id is not None:
+        return floor_id
+    own = conn.execute(select(_roster.c.floor_id).join(_staff, _staff.c.id == _roster.c.staff_id).where(
+        _staff.c.employee_no == leader.employee_no, _roster.c.day == occ.day,
+        _roster.c.shift_code == occ.shift.code)).scalar()
+    return own if own is not None else _only_floor(conn, "run roll call")
+
+
+def _rostered_staff(conn: Connection, occ: ShiftOccurrence, employee_no: str, floor_id: int | None = None) -> Any:
+    """A person's roster line for the occurrence (on ``floor_id`` when given); NotFound when there is none."""
+    q = (select(_staff.c.id, _staff.c.name, _roster.c.duty, _roster.c.floor_id)
+         .join(_roster, _roster.c.staff_id == _staff.c.id)
+         .where(_staff.c.employee_no == employee_no, _roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code))
+    if floor_id is not None:
+        q = q.where(_roster.c.floor_id == floor_id)
+    row = conn.execute(q).first()
     if row is None:
-        raise NotFound("not_on_roster", f"{employee_no} is not on the roster of shift {occ.shift.code}.")
+        where = " on this floor" if floor_id is not None else ""
+        raise NotFound("not_on_roster", f"{employee_no} is not on the roster of shift {occ.shift.code}{where}.")
     return row
 
 
@@ -354,8 +416,10 @@ def mark_by_hand(ctx: ServiceContext, kiosk_id: str, employee_no: str, status: s
         raise ServiceError("reason_required", "Give a reason (forgotten badge, leave, sick…).")
     now = ctx.now()
     with ctx.engine.begin() as conn:
-        occ, rc = _occ_for_action(ctx, conn)
-        person = _rostered_staff(conn, occ, employee_no)
+        occ = _open_occurrence(ctx, conn)
+        # At a floor's kiosk only that floor's roster; at a screen of every floor, whoever it is, on their floor.
+        person = _rostered_staff(conn, occ, employee_no, _screen_floor(conn, kiosk_id))
+        rc = _open_rollcall(conn, occ, person.floor_id)
         if status == "present" and now > occ.starts_at:
             status = "late"
         existing = conn.execute(select(_att.c.id, _att.c.status).where(
@@ -370,26 +434,34 @@ def mark_by_hand(ctx: ServiceContext, kiosk_id: str, employee_no: str, status: s
         log_event(conn, at=now, kind="rollcall_marked", actor=leader.employee_no, subject=employee_no,
                   outcome=status, reason=note, rule="§3.4", data={"shift": occ.shift.code, "day": occ.day.isoformat()})
     payload = {"employee_no": employee_no, "name": person.name, "status": status, "manual": True,
-               "note": note, "by": leader.employee_no, "at": _iso(now)}
+               "note": note, "by": leader.employee_no, "at": _iso(now), "floor_id": person.floor_id}
     ctx.publish("attendance_marked", payload)
     return payload
 
 
-def close_rollcall(ctx: ServiceContext, by: str, occ_key: tuple[date, str] | None = None) -> dict[str, Any]:
-    """Close a roll call and write the attendance record (§3.4): absentees listed for the leader."""
+def close_rollcall(ctx: ServiceContext, by: str, occ_key: tuple[date, str] | None = None,
+                   floor_id: int | None = None) -> dict[str, Any]:
+    """Close one floor's roll call and write its attendance record (§3.4): absentees listed for the leader.
+
+    ``floor_id`` left out is the centre's one floor (a centre with several must say which).
+    """
     now = ctx.now()
     with ctx.engine.begin() as conn:
+        if floor_id is None:
+            floor_id = _only_floor(conn, "close roll call")
         if occ_key is None:
-            occ, rc = _occ_for_action(ctx, conn)
+            occ = _open_occurrence(ctx, conn)
+            rc = _open_rollcall(conn, occ, floor_id)
         else:
             shifts = {s.code: s for s in load_shifts(conn)}
             occ = occurrence(shifts[occ_key[1]], occ_key[0], ctx.tz)
-            rc = _rollcall_row(conn, occ, create=True)
+            rc = _rollcall_row(conn, occ, create=True, floor_id=floor_id)
             if rc.closed_at is not None:
                 return {"already": True}
         roster = conn.execute(select(_staff.c.id, _staff.c.employee_no, _staff.c.name, _roster.c.seat_id,
                                      _roster.c.duty).join(_staff, _staff.c.id == _roster.c.staff_id)
-                              .where(_roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code)).all()
+                              .where(_roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code,
+                                     _roster.c.floor_id == floor_id)).all()
         marks = {m.staff_id: m for m in conn.execute(select(_att).where(_att.c.rollcall_id == rc.id))}
         by_no = {r.employee_no: r for r in roster}
         lines = [rules.RosterLine(r.employee_no, r.name, r.seat_id, r.duty) for r in roster]
@@ -409,24 +481,28 @@ def close_rollcall(ctx: ServiceContext, by: str, occ_key: tuple[date, str] | Non
         if result.rowcount != 1:
             raise ServiceError("rollcall_closed", "This roll call is already closed.")
         summary = {s.value: sum(1 for l in record if l.status is s) for s in rules.Attendance}
+        floor_code = floors.code_of(conn, floor_id)
         log_event(conn, at=now, kind="rollcall_closed", actor=by, subject=f"{occ.day.isoformat()}/{occ.shift.code}",
-                  outcome="closed", rule="§3.4", data={"summary": summary,
+                  outcome="closed", rule="§3.4", data={"summary": summary, "floor": floor_code,
                                                         "absent": [a["employee_no"] for a in absentees]})
     payload = {"shift": occ.shift.code, "day": occ.day.isoformat(), "by": by, "at": _iso(now),
-               "summary": summary, "absentees": absentees}
+               "summary": summary, "absentees": absentees, "floor_id": floor_id, "floor": floor_code}
     logger.info("roll call %s/%s closed by %s: %s", occ.day, occ.shift.code, by, summary)
     ctx.publish("rollcall_closed", payload)
     return payload
 
 
 def close_leader(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any]:
-    """The identified leader closes the open roll call."""
+    """The identified leader closes the open roll call of the kiosk's floor."""
     leader = require_leader(ctx, kiosk_id)
-    return close_rollcall(ctx, leader.employee_no)
+    with ctx.engine.connect() as conn:
+        floor_id = _action_floor(conn, kiosk_id, _open_occurrence(ctx, conn), leader)
+    return close_rollcall(ctx, leader.employee_no, floor_id=floor_id)
 
 
 def tick(ctx: ServiceContext) -> list[dict[str, Any]]:
-    """Close automatically every roll call whose window ended in the last day and which has a roster."""
+    """Close automatically, floor by floor, every roll call whose window ended in the last day and which has a
+    roster on that floor."""
     now = ctx.now()
     policy = ctx.rollcall_policy
     closed = []
@@ -436,15 +512,14 @@ def tick(ctx: ServiceContext) -> list[dict[str, Any]]:
         for occ in occurrences_around(shifts, now, ctx.tz):
             _opens, closes = rules.window(occ, policy)
             if closes <= now and now - closes < timedelta(days=1):
-                rc = _rollcall_row(conn, occ, create=False)
-                if rc is not None and rc.closed_at is not None:
-                    continue
-                has_roster = conn.execute(select(func.count()).select_from(_roster).where(
-                    _roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code)).scalar_one()
-                if has_roster:
-                    due.append(occ.key)
-    for key in due:
-        closed.append(close_rollcall(ctx, "auto", key))
+                rostered = conn.execute(select(_roster.c.floor_id).where(
+                    _roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code).distinct()).scalars().all()
+                for floor_id in sorted(rostered):
+                    rc = _rollcall_row(conn, occ, create=False, floor_id=floor_id)
+                    if rc is None or rc.closed_at is None:
+                        due.append((occ.key, floor_id))
+    for key, floor_id in due:
+        closed.append(close_rollcall(ctx, "auto", key, floor_id=floor_id))
     return closed
 
 
@@ -455,7 +530,8 @@ def pick_question(ctx: ServiceContext, kiosk_id: str, rng: random.Random | None 
     now = ctx.now()
     today = now.astimezone(ctx.tz).date()
     with ctx.engine.begin() as conn:
-        occ, rc = _occ_for_action(ctx, conn)
+        occ = _open_occurrence(ctx, conn)
+        rc = _open_rollcall(conn, occ, _action_floor(conn, kiosk_id, occ, leader))
         present = conn.execute(select(_staff.c.id, _staff.c.employee_no, _staff.c.name)
                                .join(_att, _att.c.staff_id == _staff.c.id)
                                .join(_roster, and_(_roster.c.staff_id == _staff.c.id, _roster.c.day == occ.day,
@@ -477,7 +553,7 @@ def pick_question(ctx: ServiceContext, kiosk_id: str, rng: random.Random | None 
         log_event(conn, at=now, kind="daily_question_asked", actor=leader.employee_no, subject=chosen_no,
                   rule="§3.5", data={"notice": notice.id})
     payload = {"id": qid, "employee_no": chosen_no, "name": person.name, "question": notice.question,
-               "answered_well": None}
+               "answered_well": None, "floor_id": rc.floor_id}
     ctx.publish("question_asked", payload)
     return payload
 
@@ -487,8 +563,9 @@ def record_answer(ctx: ServiceContext, kiosk_id: str, question_id: int, answered
     leader = require_leader(ctx, kiosk_id)
     now = ctx.now()
     with ctx.engine.begin() as conn:
-        q = conn.execute(select(_questions, _staff.c.employee_no, _staff.c.name)
+        q = conn.execute(select(_questions, _staff.c.employee_no, _staff.c.name, _rollcalls.c.floor_id)
                          .join(_staff, _staff.c.id == _questions.c.staff_id)
+                         .join(_rollcalls, _rollcalls.c.id == _questions.c.rollcall_id)
                          .where(_questions.c.id == question_id)).first()
         if q is None:
             raise NotFound("no_such_question", f"Question {question_id} does not exist.")
@@ -496,6 +573,6 @@ def record_answer(ctx: ServiceContext, kiosk_id: str, question_id: int, answered
         log_event(conn, at=now, kind="daily_question_answered", actor=leader.employee_no, subject=q.employee_no,
                   outcome="well" if answered_well else "not_well", rule="§3.5")
     payload = {"id": question_id, "employee_no": q.employee_no, "name": q.name, "question": q.question,
-               "answered_well": bool(answered_well)}
+               "answered_well": bool(answered_well), "floor_id": q.floor_id}
     ctx.publish("question_answered", payload)
     return payload

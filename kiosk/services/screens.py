@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from kiosk.domain import floors as floors_rules
+from kiosk.services import floors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
 from kiosk.store.eventlog import log_event
@@ -37,10 +39,16 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def pair(ctx: ServiceContext, name: str, by: str, *, require_admin: bool = True) -> str:
+_KEEP = object()  # pair(): the screen keeps the floor it has (or, new, gets the only floor)
+
+
+def pair(ctx: ServiceContext, name: str, by: str, *, require_admin: bool = True, floor: Any = _KEEP) -> str:
     """Make a one-time pairing code for screen ``name`` (an admin's act); returns the code.
 
-    ``require_admin=False`` is for set-up tooling (tests, benchmarks) on an instance without an admin.
+    ``floor`` is the floor's code (the screen shows that floor) or ``"all"`` (every floor). Left out, a screen
+    paired before keeps its floor and a new one gets the only floor; on a centre with several floors a new
+    screen must be told. ``require_admin=False`` is for set-up tooling (tests, benchmarks) on an instance
+    without an admin.
     """
     if not NAME_RE.match(name):
         raise ServiceError("bad_name", "A screen name is 1–64 letters, digits, '.', '_' or '-' (it is the kiosk id).")
@@ -52,14 +60,19 @@ def pair(ctx: ServiceContext, name: str, by: str, *, require_admin: bool = True)
             raise NotFound("unknown_staff", f"No staff member {by}.")
         if require_admin and (admin.role not in PAIR_ROLES or not admin.active):
             raise NotPermitted("not_admin", f"Only an admin may pair a screen; {by} is a {admin.role}.")
-        values = {"code_hash": _sha(code), "code_expires_at": now + CODE_VALID, "paired_by": by}
+        values: dict[str, Any] = {"code_hash": _sha(code), "code_expires_at": now + CODE_VALID, "paired_by": by}
         row = conn.execute(select(_screens.c.id).where(_screens.c.name == name)).first()
+        if floor is not _KEEP or row is None:
+            values["floor_id"] = floors.choose(conn, None if floor is _KEEP else floor, f"screen {name}")
         if row is None:
             conn.execute(insert(_screens).values(name=name, **values))
         else:
             conn.execute(update(_screens).where(_screens.c.id == row.id).values(**values))
+        floor_id = values["floor_id"] if "floor_id" in values else conn.execute(
+            select(_screens.c.floor_id).where(_screens.c.name == name)).scalar()
         log_event(conn, at=now, kind="screen_pairing_started", actor=by, subject=name, outcome="code_issued",
-                  data={"expires_at": (now + CODE_VALID).isoformat()})
+                  data={"expires_at": (now + CODE_VALID).isoformat(),
+                        "floor": floors.code_of(conn, floor_id) or floors_rules.ALL})
     logger.info("pairing code issued for screen %s by %s", name, by)
     return code
 
@@ -84,25 +97,31 @@ def redeem(ctx: ServiceContext, code: str, remote: str = "") -> tuple[str, str]:
     return row.name, token
 
 
-def pair_now(ctx: ServiceContext, name: str, by: str = "setup") -> str:
+def pair_now(ctx: ServiceContext, name: str, by: str = "setup", floor: Any = _KEEP) -> str:
     """Pair in one step, without the admin check (tests, benchmarks): the screen's token."""
-    return redeem(ctx, pair(ctx, name, by, require_admin=False))[1]
+    return redeem(ctx, pair(ctx, name, by, require_admin=False, floor=floor))[1]
 
 
 def screen_for(ctx: ServiceContext, token: str | None) -> str | None:
     """The name of the paired, unrevoked screen holding ``token``, or None."""
+    found = screen_of(ctx, token)
+    return found[0] if found else None
+
+
+def screen_of(ctx: ServiceContext, token: str | None) -> tuple[str, int | None] | None:
+    """(name, floor id) of the paired, unrevoked screen holding ``token`` (floor None: every floor), or None."""
     if not token:
         return None
     now = ctx.now()
     with ctx.engine.connect() as conn:
-        row = conn.execute(select(_screens.c.id, _screens.c.name, _screens.c.last_seen_at)
+        row = conn.execute(select(_screens.c.id, _screens.c.name, _screens.c.last_seen_at, _screens.c.floor_id)
                            .where(_screens.c.token_hash == _sha(token), _screens.c.revoked_at.is_(None))).first()
     if row is None:
         return None
     if row.last_seen_at is None or now - row.last_seen_at >= SEEN_EVERY:
         with ctx.engine.begin() as conn:
             conn.execute(update(_screens).where(_screens.c.id == row.id).values(last_seen_at=now))
-    return str(row.name)
+    return str(row.name), row.floor_id
 
 
 def revoke(ctx: ServiceContext, name: str, by: str = "cli") -> None:
@@ -122,6 +141,7 @@ def list_screens(ctx: ServiceContext) -> list[dict[str, Any]]:
     now = ctx.now()
     with ctx.engine.connect() as conn:
         rows = conn.execute(select(_screens).order_by(_screens.c.name)).all()
+        floor_codes = {f.id: f.code for f in floors.list_floors(conn)}
 
     def state(r: Any) -> str:
         if r.revoked_at is not None:
@@ -131,7 +151,9 @@ def list_screens(ctx: ServiceContext) -> list[dict[str, Any]]:
         return "pending" if r.code_expires_at and r.code_expires_at > now else "unpaired"
 
     return [{"name": r.name, "state": state(r), "paired_at": _iso(r.paired_at), "paired_by": r.paired_by,
-             "revoked_at": _iso(r.revoked_at), "last_seen_at": _iso(r.last_seen_at)} for r in rows]
+             "revoked_at": _iso(r.revoked_at), "last_seen_at": _iso(r.last_seen_at),
+             "floor": floor_codes.get(r.floor_id, floors_rules.ALL) if r.floor_id is not None else floors_rules.ALL}
+            for r in rows]
 
 
 def _iso(value: datetime | None) -> str | None:

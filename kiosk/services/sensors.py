@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kiosk.services import doors, floor
+from kiosk.services import doors, floor, floors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
 from kiosk.store.eventlog import canonical_json, log_event, log_events
@@ -177,7 +177,8 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
                 if ev["state"] != state:
                     changes.append({"point": pid, "kind": points[pid].kind, "label": points[pid].label,
                                     "state": ev["state"], "previous": state, "at": _iso(at),
-                                    "reconciled": bool(ev.get("reconciled")), "gateway": gateway_id})
+                                    "reconciled": bool(ev.get("reconciled")), "gateway": gateway_id,
+                                    "floor_id": points[pid].floor_id})
             if rows:
                 conn.execute(insert(_sev), rows)
             # The live state needs only each point's last change of the batch; the log gets every one.
@@ -208,8 +209,7 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
         logger.warning("gateway %s event %s refused: %s", gateway_id, r["id"], r["reason"])
     if came_back:
         ctx.publish("gateway_health_changed", {"gateway": gateway_id, "silent": False, "last_seen_at": _iso(now)})
-    if changes:
-        ctx.publish("points_changed", {"changes": changes})
+    _publish_changes(ctx, changes)
     doors.publish_all(ctx, door_pubs)
     return {"accepted": accepted, "rejected": rejected}
 
@@ -277,27 +277,42 @@ def check_silent(ctx: ServiceContext) -> list[str]:
                           reason=f"gateway {gw.id} silent", rule="§6.5" if p.kind == "door" else "",
                           data={"previous": p.state})
                 changes.append({"point": p.id, "kind": p.kind, "label": p.label, "state": "unknown",
-                                "previous": p.state, "at": _iso(now), "reconciled": False, "gateway": gw.id})
+                                "previous": p.state, "at": _iso(now), "reconciled": False, "gateway": gw.id,
+                                "floor_id": p.floor_id})
         door_pubs = doors.apply_point_changes(conn, changes, now)
         door_pubs += floor.apply_point_changes(ctx, conn, changes, now)
     for gid in went_silent:
         logger.warning("gateway %s went silent: its points are unknown", gid)
         ctx.publish("gateway_health_changed", {"gateway": gid, "silent": True})
-    if changes:
-        ctx.publish("points_changed", {"changes": changes})
+    _publish_changes(ctx, changes)
     doors.publish_all(ctx, door_pubs)
     return went_silent
 
 
+def _publish_changes(ctx: ServiceContext, changes: list[dict[str, Any]]) -> None:
+    """``points_changed``, one per floor: each floor's screens hear of their own points only."""
+    by_floor: dict[Any, list[dict[str, Any]]] = {}
+    for ch in changes:
+        by_floor.setdefault(ch.get("floor_id"), []).append(ch)
+    for floor_id, group in by_floor.items():
+        ctx.publish("points_changed", {"changes": group, "floor_id": floor_id})
+
+
 def define_points(ctx: ServiceContext, points: list[dict[str, str]], actor: str = "cli") -> int:
-    """Create or update point definitions (id, kind, label, gateway); new points start unknown."""
+    """Create or update point definitions (id, kind, label, gateway, optionally ``floor`` as a code); new points
+    start unknown (and, with no floor given, on the first floor)."""
     count = 0
     with ctx.engine.begin() as conn:
         existing = {p.id for p in conn.execute(select(_points.c.id))}
+        floor_ids = floors.codes(conn)
         for p in points:
             if p["kind"] not in POINT_KINDS:
                 raise ServiceError("bad_kind", f"point {p['id']}: kind must be one of {', '.join(POINT_KINDS)}")
             values = {"kind": p["kind"], "label": p.get("label", ""), "gateway_id": p.get("gateway") or None}
+            if p.get("floor"):
+                if p["floor"] not in floor_ids:
+                    raise ServiceError("unknown_floor", f"point {p['id']}: no floor {p['floor']}")
+                values["floor_id"] = floor_ids[p["floor"]]
             if p["id"] in existing:
                 conn.execute(update(_points).where(_points.c.id == p["id"]).values(**values))
             else:
@@ -307,13 +322,16 @@ def define_points(ctx: ServiceContext, points: list[dict[str, str]], actor: str 
     return count
 
 
-def panel(ctx: ServiceContext) -> dict[str, Any]:
-    """Doors and other panel points with their live state, and gateway health, for the screens."""
+def panel(ctx: ServiceContext, scope: floors.Scope = None) -> dict[str, Any]:
+    """Doors and other panel points with their live state (of the floors in ``scope``; None: every floor), and
+    gateway health, for the screens."""
     now = ctx.now()
     with ctx.engine.connect() as conn:
         points = [{"point": p.id, "kind": p.kind, "label": p.label, "state": p.state, "at": _iso(p.changed_at),
-                   "reconciled": bool(p.reconciled), "gateway": p.gateway_id}
-                  for p in conn.execute(select(_points).where(_points.c.kind.in_(PANEL_KINDS)).order_by(_points.c.id))]
+                   "reconciled": bool(p.reconciled), "gateway": p.gateway_id, "floor_id": p.floor_id}
+                  for p in conn.execute(select(_points).where(_points.c.kind.in_(PANEL_KINDS),
+                                                              floors.in_scope(_points.c.floor_id, scope))
+                                        .order_by(_points.c.id))]
         gateways = [{"gateway": g.id, "last_seen_at": _iso(g.last_seen_at), "silent": bool(g.silent),
                      "health": json.loads(g.health or "{}"),
                      "age_s": round((now - g.last_seen_at).total_seconds(), 1) if g.last_seen_at else None}

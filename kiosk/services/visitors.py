@@ -45,7 +45,7 @@ from kiosk.services.context import ServiceContext
 from kiosk.services.doors import Publication, alert_payload, iso, publish_all
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import Alert, Badge, Staff, VisitorApproval, VisitorCard
+from kiosk.store.models import Alert, Badge, Door, Staff, VisitorApproval, VisitorCard
 
 logger = logging.getLogger(__name__)
 
@@ -514,8 +514,11 @@ def after_door_tap(ctx: ServiceContext, raw_uid: str, decision: dict[str, Any]) 
 def _raise(conn: Connection, *, kind: str, severity: str, at: datetime, subject: str, message: str,
            door_id: str | None, condition: str, actor: str) -> Publication:
     """Store and log a visitor alert in the caller's transaction; return what to publish after the commit."""
+    floor_id = conn.execute(select(Door.__table__.c.floor_id).where(Door.__table__.c.id == door_id)).scalar() \
+        if door_id else None  # a door's alert is its floor's; an overstay is every floor's
     alert = {"kind": kind, "condition": condition, "severity": severity, "rule": "§2.2", "door_id": door_id,
-             "subject": subject[:100], "message": _fit(message), "raised_at": at, "level": 0, "data": "{}"}
+             "subject": subject[:100], "message": _fit(message), "raised_at": at, "level": 0, "data": "{}",
+             "floor_id": floor_id}
     alert_id = conn.execute(insert(_alerts).values(**alert)).inserted_primary_key[0]
     log_event(conn, at=at, kind="alert_raised", actor=actor, subject=str(alert_id), outcome=kind,
               reason=alert["message"], rule="§2.2")

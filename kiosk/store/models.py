@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint, text)
+                        UniqueConstraint, select, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -92,12 +92,30 @@ class Shift(Base):
     end: Mapped[str] = mapped_column(String(5))
 
 
+class Floor(Base):
+    """A floor of the centre (楼层): doors, zones and their seats, kiosk screens and roster lines belong to one."""
+
+    __tablename__ = "floors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # what files and commands name it: 3F, B1
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# A row written without a floor lands on the first floor (by sort order): on a one-floor site, the only one,
+# so code and files that know nothing of floors keep working. Rendered inline into the INSERT.
+FIRST_FLOOR = (select(Floor.__table__.c.id).order_by(Floor.__table__.c.sort_order, Floor.__table__.c.id).limit(1)
+               .scalar_subquery())
+
+
 class Zone(Base):
-    """A zone of the floor (区)."""
+    """A zone of the floor (区), on one floor; its seats are on that floor."""
 
     __tablename__ = "zones"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
+    floor_id: Mapped[int] = mapped_column(ForeignKey("floors.id"), default=FIRST_FLOOR)
 
 
 class Seat(Base):
@@ -120,6 +138,7 @@ class RosterEntry(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     seat_id: Mapped[str | None] = mapped_column(ForeignKey("seats.id"), nullable=True)
     duty: Mapped[str] = mapped_column(String(16), default="operator")
+    floor_id: Mapped[int] = mapped_column(ForeignKey("floors.id"), default=FIRST_FLOOR)  # where this shift is worked
     __table_args__ = (
         UniqueConstraint("day", "shift_code", "staff_id", name="uq_roster_day_shift_staff"),
         Index("ix_roster_staff_day", "staff_id", "day"),
@@ -147,7 +166,8 @@ class RollCall(Base):
     shift_code: Mapped[str] = mapped_column(ForeignKey("shifts.code"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # employee_no or "auto"
-    __table_args__ = (UniqueConstraint("day", "shift_code", name="uq_rollcalls_day_shift"),)
+    floor_id: Mapped[int] = mapped_column(ForeignKey("floors.id"), default=FIRST_FLOOR)  # each floor calls its own roll
+    __table_args__ = (UniqueConstraint("day", "shift_code", "floor_id", name="uq_rollcalls_day_shift_floor"),)
 
 
 class AttendanceRecord(Base):
@@ -240,6 +260,7 @@ class Point(Base):
     state: Mapped[str] = mapped_column(String(16), default="unknown")
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+    floor_id: Mapped[int] = mapped_column(ForeignKey("floors.id"), default=FIRST_FLOOR)
 
 
 class SensorEvent(Base):
@@ -274,6 +295,9 @@ class Door(Base):
     entry_window_s: Mapped[float] = mapped_column(default=10.0)
     tailgate_s: Mapped[float] = mapped_column(default=15.0)
     state: Mapped[str] = mapped_column(Text, default="")  # kiosk.store.doorstate JSON
+    x: Mapped[float | None] = mapped_column(nullable=True)  # plan position (the seats' units); None: not on the map
+    y: Mapped[float | None] = mapped_column(nullable=True)
+    floor_id: Mapped[int] = mapped_column(ForeignKey("floors.id"), default=FIRST_FLOOR)
 
 
 ALERT_LEVELS = ("leader", "supervisor", "security")
@@ -300,6 +324,7 @@ class Alert(Base):
     level: Mapped[int] = mapped_column(Integer, default=0)  # index into ALERT_LEVELS: who has been told
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     data: Mapped[str] = mapped_column(Text, default="{}")
+    floor_id: Mapped[int | None] = mapped_column(ForeignKey("floors.id"), nullable=True)  # its door's; None: every floor
     __table_args__ = (Index("ix_alerts_open", "acknowledged_at", "raised_at"),
                       Index("ix_alerts_door_kind", "door_id", "kind"))
 
@@ -478,3 +503,6 @@ class Screen(Base):
     paired_by: Mapped[str] = mapped_column(String(32))  # the admin's employee number
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    x: Mapped[float | None] = mapped_column(nullable=True)  # where the screen hangs on the plan: "you are here"
+    y: Mapped[float | None] = mapped_column(nullable=True)
+    floor_id: Mapped[int | None] = mapped_column(ForeignKey("floors.id"), nullable=True)  # None: shows every floor

@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 socketio = SocketIO()
 
 KIOSK_NS = "/kiosk"
+ALL_FLOORS_ROOM = "floors:all"  # the screens that show every floor
+
+
+def floor_room(floor_id: int) -> str:
+    """The Socket.IO room of one floor's screens."""
+    return f"floor:{floor_id}"
 
 
 def create_app(test_config: dict[str, Any] | None = None, instance: str | None = None,
@@ -39,7 +45,8 @@ def create_app(test_config: dict[str, Any] | None = None, instance: str | None =
     from kiosk.services import floor
 
     # floor_changed pushes are coalesced (a burst of seat changes is a few pushes); the rest pass through.
-    push = floor.FloorPush(_publisher, float(cfg["FLOOR_PUSH_INTERVAL_SECONDS"]), counts=lambda: floor.floor_counts(ctx))
+    push = floor.FloorPush(_publisher, float(cfg["FLOOR_PUSH_INTERVAL_SECONDS"]),
+                           counts=lambda floor_id: floor.floor_counts(ctx, floor_id))
     ctx.publish = push.publish
     app.extensions["kiosk"] = ctx
     app.extensions["kiosk.floor_push"] = push
@@ -96,8 +103,17 @@ def fanout_status() -> str | None:
 
 
 def _publisher(name: str, payload: dict[str, Any]) -> None:
-    """Publish to every kiosk screen; called by services after their commit."""
-    socketio.emit(name, payload, namespace=KIOSK_NS)
+    """Publish to the kiosk screens; called by services after their commit.
+
+    A payload with a ``floor_id`` (one id or a list) goes to those floors' screens and to the screens of every
+    floor; one without reaches every screen.
+    """
+    floor_id = payload.get("floor_id")
+    if floor_id is None:
+        socketio.emit(name, payload, namespace=KIOSK_NS)
+        return
+    ids = floor_id if isinstance(floor_id, list) else [floor_id]
+    socketio.emit(name, payload, namespace=KIOSK_NS, to=[floor_room(i) for i in ids] + [ALL_FLOORS_ROOM])
 
 
 def services(app: Flask | None = None) -> ServiceContext:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from flask import current_app, request
-from flask_socketio import ConnectionRefusedError, emit  # socketio's: its message reaches the screen
+from dataclasses import dataclass
 
-from kiosk.services import alerts, doors, floor, pins, rollcall, sensors, visitors
+from flask import current_app, request
+from flask_socketio import (ConnectionRefusedError, disconnect, emit,  # socketio's: its message reaches the screen
+                            join_room)
+
+from kiosk.services import alerts, doors, floor, floors, pins, rollcall, sensors, visitors
 from kiosk.services.errors import ServiceError
-from kiosk.web import KIOSK_NS, services, socketio
+from kiosk.web import ALL_FLOORS_ROOM, KIOSK_NS, floor_room, services, socketio
 
 logger = logging.getLogger(__name__)
 
@@ -20,53 +23,101 @@ def _kiosk_id() -> str:
 
 
 NOT_PAIRED = "this screen is not paired: ask an admin to pair it (kiosk screen pair)"
+NO_FLOOR = ("this desk login is not paired to a floor and the centre has several: a supervisor's, security's or "
+            "admin's login sees every floor, a kiosk screen is paired to its floor (kiosk screen pair --floor)")
 LOOPBACK = ("127.0.0.1", "::1")
 
 
-def who_connects() -> str | None:
-    """Who this connection is: ``screen:NAME``, ``desk:EMPLOYEE_NO``, ``demo:local``; None when nobody known.
+@dataclass(frozen=True)
+class Viewer:
+    """Who a connection is and which floors it shows: ``scope`` (None: every floor); ``all_floors`` when it may
+    see every floor, and so choose one (``?floor=CODE``)."""
 
-    The Origin is not what decides: a paired screen's cookie, a desk login session, or (only in the demo,
-    which runs on localhost) a local browser.
+    who: str
+    scope: floors.Scope
+    all_floors: bool
+
+
+def viewer() -> Viewer | str:
+    """The connection's viewer, or why it is refused.
+
+    The Origin is not what decides: a paired screen's cookie (the floor it is paired to, or every floor), a
+    desk login session (every floor with ``floors.all``; else the floor of a one-floor centre), or (only in the
+    demo, which runs on localhost) a local browser, which sees every floor.
     """
     from kiosk.services import screens
     from kiosk.web import auth
 
-    name = screens.screen_for(services(), request.cookies.get(screens.COOKIE))
-    if name:
-        return f"screen:{name}"
+    ctx = services()
+    screen = screens.screen_of(ctx, request.cookies.get(screens.COOKIE))
+    if screen is not None:
+        name, floor_id = screen
+        return Viewer(f"screen:{name}", (floor_id,), False) if floor_id is not None else _every_floor(f"screen:{name}")
     user = auth.current_user()
     if user is not None:
-        return f"desk:{user.employee_no}"
+        if user.can(floors.ALL_FLOORS_PERMISSION):
+            return _every_floor(f"desk:{user.employee_no}")
+        only = floors.list_floors(ctx)
+        return Viewer(f"desk:{user.employee_no}", (only[0].id,), False) if len(only) == 1 else NO_FLOOR
     cfg = current_app.config
     if (cfg.get("DEMO") or cfg.get("DEMO_SENSORS_URL")) and request.remote_addr in LOOPBACK:
-        return "demo:local"
-    return None
+        return _every_floor("demo:local")
+    return NOT_PAIRED
+
+
+def _every_floor(who: str) -> Viewer:
+    """A viewer of every floor, looking at the one ``?floor=CODE`` names, if any."""
+    code = request.args.get("floor", "").strip()
+    if code:
+        with services().engine.connect() as conn:
+            chosen = floors.by_code(conn, code)
+        if chosen is not None:
+            return Viewer(who, (chosen.id,), True)
+    return Viewer(who, None, True)
+
+
+def who_connects() -> str | None:
+    """Who this connection is: ``screen:NAME``, ``desk:EMPLOYEE_NO``, ``demo:local``; None when refused."""
+    v = viewer()
+    return v.who if isinstance(v, Viewer) else None
 
 
 @socketio.on("connect", namespace=KIOSK_NS)
 def on_connect(auth: dict[str, Any] | None = None) -> None:
-    """Refuse an unknown screen; else send the full board, so a screen that lost the network is never stale."""
-    if who_connects() is None:
+    """Refuse an unknown screen; else join its floors' room and send the full board of its floors, so a screen
+    that lost the network is never stale."""
+    v = viewer()
+    if not isinstance(v, Viewer):
         from kiosk.store.eventlog import log_event
 
         ctx = services()
         with ctx.engine.begin() as conn:
             log_event(conn, at=ctx.now(), kind="screen_refused", actor=f"screen:{request.remote_addr or '?'}",
-                      subject=_kiosk_id()[:64], outcome="not_paired", reason=NOT_PAIRED,
+                      subject=_kiosk_id()[:64], outcome="not_paired" if v == NOT_PAIRED else "no_floor", reason=v,
                       data={"origin": request.headers.get("Origin", "")})
-        logger.warning("socket connection from %s refused: not a paired screen nor a desk login",
-                       request.remote_addr)
-        raise ConnectionRefusedError(NOT_PAIRED)
-    emit("snapshot", snapshot())
+        logger.warning("socket connection from %s refused: %s", request.remote_addr, v)
+        raise ConnectionRefusedError(v)
+    # A floor's publications reach that floor's room and the room of every floor (kiosk.web._publisher).
+    for room in ([ALL_FLOORS_ROOM] if v.scope is None else [floor_room(f) for f in v.scope]):
+        join_room(room)
+    emit("snapshot", snapshot(v))
 
 
-def snapshot() -> dict[str, Any]:
-    """Everything a kiosk screen shows: the roll call board, doors, gateway health, visitors inside, the floor map."""
-    return {**rollcall.board(services(), _kiosk_id()), **sensors.panel(services()), **doors.panel(services()),
-            "visitors": visitors.inside_now(services()),
-            "visitor_binding": visitors.binding_payload(services(), _kiosk_id()),
-            "floor": floor.floor_snapshot(services())}
+def snapshot(v: Viewer) -> dict[str, Any]:
+    """Everything a kiosk screen shows, of its floors: the roll call board, doors, gateway health, visitors
+    inside, the floor map; and the floors, for a screen that may choose one."""
+    ctx = services()
+    all_floors = floors.list_floors(ctx)
+    shown = [f for f in all_floors if v.scope is None or f.id in v.scope]
+    return {**rollcall.board(ctx, _kiosk_id(), v.scope), **sensors.panel(ctx, v.scope), **doors.panel(ctx, v.scope),
+            "visitors": visitors.inside_now(ctx),
+            "visitor_binding": visitors.binding_payload(ctx, _kiosk_id()),
+            "floor": floor.floor_snapshot(ctx, v.scope),
+            # The floor selector: shown to a viewer of every floor on a centre of several.
+            "floors": [f.as_dict() for f in all_floors],
+            "floor_scope": {"floor": shown[0].code if v.scope is not None and len(shown) == 1 else None,
+                            "floor_id": shown[0].id if v.scope is not None and len(shown) == 1 else None,
+                            "all_floors": v.all_floors}}
 
 
 def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -84,9 +135,15 @@ def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 @socketio.on("request_snapshot", namespace=KIOSK_NS)
-def on_request_snapshot(_data: Any = None) -> dict[str, Any]:
-    """A screen asks for the board again (e.g. when a shift's window opens)."""
-    return snapshot()
+def on_request_snapshot(_data: Any = None) -> dict[str, Any] | None:
+    """A screen asks for the board again (e.g. when a shift's window opens). A connection whose screen was
+    revoked or whose desk session ended since it connected gets nothing and is hung up on: it reconnects and
+    is refused in words."""
+    v = viewer()
+    if not isinstance(v, Viewer):
+        disconnect()
+        return None
+    return snapshot(v)
 
 
 @socketio.on("submit_wedge", namespace=KIOSK_NS)

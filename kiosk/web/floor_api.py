@@ -15,8 +15,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from kiosk.services import floor
-from kiosk.services.errors import ServiceError
+from kiosk.services import floor, floors
+from kiosk.services.errors import NotFound, ServiceError
 from kiosk.web import services
 
 logger = logging.getLogger(__name__)
@@ -43,5 +43,14 @@ def post_agent_states() -> Any:
 
 @bp.get("/floor")
 def get_floor() -> Any:
-    """The floor map as a screen gets it on connect: seats, counts, open flags."""
-    return jsonify(floor.floor_snapshot(services()))
+    """The floor map as a screen gets it on connect: seats, counts, open flags; of one floor with ``?floor=CODE``
+    (every floor without)."""
+    code = request.args.get("floor", "").strip()
+    scope = None
+    if code:
+        with services().engine.connect() as conn:
+            chosen = floors.by_code(conn, code)
+        if chosen is None:
+            raise NotFound("unknown_floor", f"No floor {code[:16]!r}.")
+        scope = (chosen.id,)
+    return jsonify(floor.floor_snapshot(services(), scope))

@@ -1,10 +1,11 @@
-"""The floor plan editor under /admin/floorplan (floor-map issue) and the plan's background image.
+"""The floor plan editor under /admin/floorplan and the plan's background image.
 
-* ``GET /admin/floorplan`` — the plan as SVG with every seat; an admin drags seats (pointer events: mouse,
-  touch, pen) and saves. Needs ``floorplan.edit``; everyone else gets the same refusal page and log row as
-  the review screens.
-* ``POST /admin/floorplan/seats`` — form fields ``csrf_token`` and ``positions`` (JSON: a list of
-  {seat, x, y}); checked as a whole and written all or nothing; logged ``floorplan_changed``.
+* ``GET /admin/floorplan`` — the plan as SVG with every seat, door and kiosk screen; an admin drags them
+  (pointer events: mouse, touch, pen), puts a door or kiosk not on the plan yet onto it, and saves. Needs
+  ``floorplan.edit``; everyone else gets the same refusal page and log row as the review screens.
+* ``POST /admin/floorplan/positions`` (also under its older name ``/admin/floorplan/seats``) — form fields
+  ``csrf_token`` and ``positions`` (JSON: a list of {seat, x, y}, {door, x, y} or {kiosk, x, y}); checked as
+  a whole and written all or nothing; logged ``floorplan_changed``.
 * ``POST /admin/floorplan/background`` — a multipart upload, PNG or SVG judged by content, at most 5 MB;
   logged ``floorplan_background_changed``.
 * ``GET /floorplan/background`` (and ``/floorplan/background/info``) — public like the floor map itself:
@@ -21,7 +22,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, send_file, url_for
 
 from kiosk.domain.floorplan import MAX_BACKGROUND_BYTES, PlanError
-from kiosk.services import floorplan
+from kiosk.domain.floors import FloorInfo
+from kiosk.services import floorplan, floors
 from kiosk.web import services
 from kiosk.web.auth import csrf_protect, current_user, refuse, require_permission, wants_json
 
@@ -53,10 +55,33 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+class _UnknownFloor(Exception):
+    """A ``floor`` parameter that names no floor."""
+
+
+def _floor() -> FloorInfo:
+    """The floor a request is about: ``floor`` (a code) in the query or the form; else the first floor."""
+    all_floors = floors.list_floors(services())
+    code = (request.values.get("floor") or "").strip()
+    if not code:
+        return all_floors[0]
+    for f in all_floors:
+        if f.code == code:
+            return f
+    raise _UnknownFloor(code)
+
+
+@bp.errorhandler(_UnknownFloor)
+def _unknown_floor(exc: _UnknownFloor) -> Any:
+    return refuse("unknown_floor", f"No floor {str(exc)[:16]!r}.", 404)
+
+
 def _editor(status: int = 200, error: str | None = None, note: str | None = None) -> Response:
-    plan = floorplan.plan(services())
+    current = _floor()
+    plan = floorplan.plan(services(), current.id)
     resp = Response(render_template("floorplan_editor.html", user=g.desk_user, plan=plan, error=error, note=note,
-                                    plan_json=json.dumps(plan, ensure_ascii=False),
+                                    plan_json=json.dumps(plan, ensure_ascii=False), floor=current,
+                                    floors=floors.list_floors(services()),
                                     max_mb=MAX_BACKGROUND_BYTES // (1024 * 1024)))
     resp.status_code = status
     return resp
@@ -70,10 +95,11 @@ def editor() -> Any:
     return _editor(note=notes.get(request.args.get("saved", "")))
 
 
+@bp.post("/admin/floorplan/positions", endpoint="save_positions")
 @bp.post("/admin/floorplan/seats")
 @require_permission(PERMISSION)
 def save_seats() -> Any:
-    """Save dragged seat positions: all or nothing."""
+    """Save dragged positions of seats, doors and kiosk screens: all or nothing."""
     user = g.desk_user
     try:
         raw = json.loads(request.form.get("positions", ""))
@@ -81,13 +107,13 @@ def save_seats() -> Any:
         return refuse("bad_positions", "The positions are not valid JSON: nothing was saved.", 400,
                       log_kind="floorplan_refused")
     try:
-        result = floorplan.move_seats(services(), raw, actor=user.employee_no,
-                                      data={"username": user.username, "remote": request.remote_addr or "?"})
+        result = floorplan.place(services(), raw, actor=user.employee_no, floor_id=_floor().id,
+                                 data={"username": user.username, "remote": request.remote_addr or "?"})
     except PlanError as exc:
         return refuse(exc.code, exc.message, 400, log_kind="floorplan_refused")
     if wants_json() or request.headers.get("X-Requested-With") == "fetch":
         return jsonify(result)
-    return redirect(url_for("floorplan.editor"))
+    return redirect(url_for("floorplan.editor", floor=_floor().code))
 
 
 @bp.post("/admin/floorplan/background")
@@ -101,12 +127,13 @@ def background_upload() -> Any:
     content = upload.stream.read(MAX_BACKGROUND_BYTES + 1)
     try:
         result = floorplan.set_background(services(), content, upload.filename or "", actor=user.employee_no,
-                                          data={"username": user.username, "remote": request.remote_addr or "?"})
+                                          data={"username": user.username, "remote": request.remote_addr or "?"},
+                                          floor_id=_floor().id)
     except PlanError as exc:
         return _refuse_upload(exc.code, exc.message, 413 if exc.code == "too_large" else 400)
     if wants_json():
         return jsonify(result)
-    return redirect(url_for("floorplan.editor", saved="background"))
+    return redirect(url_for("floorplan.editor", saved="background", floor=_floor().code))
 
 
 def _refuse_upload(code: str, message: str, status: int = 400) -> Response:
@@ -120,12 +147,14 @@ def _refuse_upload(code: str, message: str, status: int = 400) -> Response:
 
 @bp.get("/floorplan/background")
 def background() -> Any:
-    """The plan's background image, served as what it is; never run as a page."""
-    info = floorplan.background_info(services())
+    """A floor's background image (``?floor=CODE``, default the first floor), served as what it is; never run
+    as a page."""
+    current = _floor()
+    info = floorplan.background_info(services(), current.id)
     if info is None:
         return refuse("no_background", "No floor plan background has been uploaded.", 404)
-    resp = send_file(floorplan.background_path(services(), info["kind"]), mimetype=floorplan.CONTENT_TYPES[info["kind"]],
-                     max_age=0)
+    resp = send_file(floorplan.background_path(services(), info["kind"], current.id),
+                     mimetype=floorplan.CONTENT_TYPES[info["kind"]], max_age=0)
     resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
     resp.headers["Cache-Control"] = "no-cache"
     return resp
@@ -133,12 +162,13 @@ def background() -> Any:
 
 @bp.get("/floorplan/background/info")
 def background_info() -> Any:
-    """Whether there is a background and its size in plan units (the kiosk map places it at 0, 0)."""
-    info = floorplan.background_info(services())
+    """Whether a floor (``?floor=CODE``) has a background and its size in plan units (the map places it at 0, 0)."""
+    current = _floor()
+    info = floorplan.background_info(services(), current.id)
     body: dict[str, Any] = {"present": info is not None}
     if info is not None:
         body.update(width=info["width"], height=info["height"], kind=info["kind"],
-                    url=url_for("floorplan.background", v=info["version"]))
+                    url=url_for("floorplan.background", v=info["version"], floor=current.code))
     resp = jsonify(body)
     resp.headers["Cache-Control"] = "no-cache"
     return resp

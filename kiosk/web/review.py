@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk.services import logexport, review
+from kiosk.services import floors, logexport, review
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import NotFound
 from kiosk.store.models import Door
@@ -88,7 +88,7 @@ def search() -> Any:
         audit("log_search_refused", subject=exc.detail.get("field", "") or "filter", outcome=exc.code,
               reason=exc.message, data={"args": {k: v[:64] for k, v in args.items()}})
         resp = Response(_page("review_search.html", form=form, error=exc.message, page=None, kinds=review.KNOWN_KINDS,
-                              doors=_doors(ctx), links={}))
+                              doors=_doors(ctx), floors=floors.list_floors(ctx), links={}))
         resp.status_code = 400
         return resp
     except ValueError:
@@ -103,7 +103,8 @@ def search() -> Any:
              "newer": url_for("review.search", **keep, cursor=page.newer, dir="newer") if page.newer else None,
              "first": url_for("review.search", **keep) if args.get("cursor") else None}
     return _page("review_search.html", form=form, error=None, page=page, kinds=review.KNOWN_KINDS,
-                 doors=_doors(ctx), links=links, can_export=g.desk_user.can("log.export"), filter_text=described)
+                 doors=_doors(ctx), floors=floors.list_floors(ctx), links=links,
+                 can_export=g.desk_user.can("log.export"), filter_text=described)
 
 
 # --- one event -------------------------------------------------------------------------------------------

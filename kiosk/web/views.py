@@ -34,12 +34,14 @@ def kiosk_screen() -> str:
 def floor_screen() -> str:
     """The floor map (§4.5, §8.7): a full-screen page for a second wall screen or a leader's tablet.
 
-    ``?kiosk=<id>`` names the kiosk whose badge reader identifies the leader (the kiosk page's id).
+    ``?kiosk=<id>`` names the kiosk whose badge reader identifies the leader (the kiosk page's id);
+    ``?floor=<code>`` the floor a viewer of every floor looks at (a floor's own screen always shows its floor).
     """
     cfg = current_app.config
     sim_demo = cfg["NFC_DEVICE"] == "sim" and bool(demo.read_panel(cfg["INSTANCE_PATH"]))
     return render_template("floor.html", language=cfg["LANGUAGE"], kiosk_id=request.args.get("kiosk", "kiosk"),
-                           timezone=cfg["TIMEZONE"], demo_pin=demo.DEMO_PIN if sim_demo else "")
+                           timezone=cfg["TIMEZONE"], demo_pin=demo.DEMO_PIN if sim_demo else "",
+                           floor=request.args.get("floor", "")[:16])
 
 
 @bp.get("/pair")

@@ -232,3 +232,113 @@ def test_the_kiosk_links_to_the_floor_map_in_the_language_chosen_there(server: A
     page.wait_for_url(re.compile(r"/\?kiosk=kiosk$"))
     page.locator("body.loaded").wait_for()
     expect(tid(page, "floor-link")).to_have_text("Floor map")
+
+
+def define_placed_door(instance: Path, _floor: Any) -> None:
+    """The demo door of conftest, placed on the plan beside the kiosk screen the demo floor places."""
+    from kiosk.config import load_config
+    from kiosk.services import doors
+    from kiosk.services.context import ServiceContext
+    from kiosk.store.db import make_engine, make_sessionmaker
+
+    from conftest import DEMO_DOOR
+
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        doors.define_doors(ctx, [{**DEMO_DOOR, "x": 520, "y": 760}], actor="test")
+    finally:
+        engine.dispose()
+
+
+def test_the_door_is_on_the_map_in_its_live_colour_beside_you_are_here(kiosk_server: Any, open_page: Any) -> None:
+    from conftest import DOOR_ENV, post_json
+
+    server = kiosk_server(sensors=True, env=DOOR_ENV, prepare=define_placed_door)
+    operator = server.floor.on_panel[0]
+    page = open_page(server.url + "/floor?kiosk=kiosk")
+    door = tid(page, "map-door-main")
+
+    def contact(state: str) -> None:
+        assert post_json(server, "/api/v1/sim/sensor", {"point": "door:main", "state": state}) == {"ok": True}
+
+    # The node's first heartbeat says closed; the demo floor hangs this kiosk screen by the door.
+    expect(door).to_have_attribute("data-look", "closed")
+    expect(door).to_contain_text("话务区正门")
+    expect(tid(page, "map-you-are-here")).to_contain_text("您在这里")
+    expect(tid(page, "legend-door_forced")).to_contain_text("非法开门")
+
+    # Opened with no badge before it: forced open (§6.6), red; closed again: green.
+    contact("open")
+    expect(door).to_have_attribute("data-look", "forced")
+    contact("closed")
+    expect(door).to_have_attribute("data-look", "closed")
+
+    # Roll-called, let in by the door's reader, the door opens: open (amber), then held open (§6.5) at 4 s.
+    server.tap(operator.uid)
+    assert post_json(server, "/api/v1/sim/tap", {"uid": operator.uid, "reader": "door-main"})["ok"] is True
+    contact("open")
+    expect(door).to_have_attribute("data-look", "open")
+    expect(door).to_have_attribute("data-look", "held_open")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "floor-door-held-open-zh.png"))
+    contact("closed")
+    expect(door).to_have_attribute("data-look", "closed")
+    tid(page, "lang-toggle").click()
+    expect(tid(page, "map-you-are-here")).to_contain_text("You are here")
+
+
+def prepare_two_floors(instance: Path, _floor: Any) -> None:
+    """Zones C and D (and the roster lines at their seats) on a new floor 4F; the kiosk screen shows every floor."""
+    from sqlalchemy import select, text
+
+    from kiosk.config import load_config
+    from kiosk.services import floors
+    from kiosk.services.context import ServiceContext
+    from kiosk.store.db import make_engine, make_sessionmaker
+
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        upper = floors.add(ctx, "4F", "四层", "4th floor")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE zones SET floor_id = :f WHERE id IN ('C', 'D')").bindparams(f=upper.id))
+            conn.execute(text("UPDATE roster SET floor_id = :f WHERE seat_id LIKE 'C-%' OR seat_id LIKE 'D-%'")
+                         .bindparams(f=upper.id))
+            conn.execute(text("UPDATE screens SET floor_id = NULL WHERE name = 'kiosk'"))
+    finally:
+        engine.dispose()
+
+
+def test_a_screen_of_every_floor_chooses_the_floor_its_map_shows(kiosk_server: Any, open_page: Any) -> None:
+    server = kiosk_server(prepare=prepare_two_floors)
+    page = open_page(server.url + "/floor?kiosk=kiosk")
+
+    # A map of two floors at once would lay them over each other: the page goes to the first floor.
+    page.wait_for_url(re.compile(r"floor=1F"))
+    page.locator("body.loaded").wait_for()
+    select = tid(page, "floor-select")
+    expect(tid(page, "floor-choice")).to_be_visible()
+    expect(select).to_have_value("1F")
+    expect(select.locator("option")).to_have_text(["1F · 1 层", "4F · 四层"])
+    expect(page.locator('[data-testid="floor-map"] [data-seat]')).to_have_count(60)
+    expect(page.locator('[data-testid="floor-map"] [data-zone]')).to_have_count(2)
+    expect(tid(page, "zone-A")).to_be_visible()
+
+    select.select_option("4F")
+    page.wait_for_url(re.compile(r"floor=4F"))
+    page.locator("body.loaded").wait_for()
+    expect(tid(page, "floor-select")).to_have_value("4F")
+    expect(page.locator('[data-testid="floor-map"] [data-seat]')).to_have_count(60)
+    expect(tid(page, "zone-C")).to_be_visible()
+    expect(tid(page, "zone-A")).to_have_count(0)
+    expect(tid(page, "map-you-are-here")).to_have_count(0)  # a screen of every floor is on no one floor's plan
+    tid(page, "lang-toggle").click()
+    expect(tid(page, "floor-select").locator("option")).to_have_text(["1F · Floor 1", "4F · 4th floor"])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "floor-selector-en.png"))
+    # The same screen's roll call page says it shows every floor.
+    kiosk_page = open_page(server.url + "/?kiosk=kiosk")
+    expect(tid(kiosk_page, "kiosk-floor")).to_have_text("全部楼层")

@@ -14,7 +14,7 @@ from kiosk.config import load_config
 from kiosk.services import users
 from kiosk.services.context import ServiceContext
 from kiosk.store.db import make_engine, make_sessionmaker
-from kiosk.store.models import Seat, Staff
+from kiosk.store.models import Door, Seat, Staff
 
 pytestmark = pytest.mark.browser
 
@@ -91,6 +91,74 @@ def test_an_admin_drags_a_seat_saves_and_the_floor_map_shows_it_there(browser, k
         # The live map got the whole floor again and moved the seat without a reload.
         expect(floor_page.get_by_test_id(f"seat-{seat}")).to_have_attribute("transform",
                                                                             f"translate({new_x:g},{new_y:g})")
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def prepare_with_door(instance: Path, floor: Any) -> None:
+    """An admin desk login and the call-area door, defined but not on the plan yet."""
+    from kiosk.services import doors
+
+    prepare(instance, floor)
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        doors.define_doors(ctx, [{"id": "main", "name": "话务区正门", "contact_point": "door:main"}], actor="test")
+    finally:
+        engine.dispose()
+
+
+def door_position(instance: Path) -> tuple[Any, Any]:
+    engine = _engine(instance)
+    try:
+        with engine.connect() as conn:
+            return tuple(conn.execute(select(Door.x, Door.y).where(Door.id == "main")).one())
+    finally:
+        engine.dispose()
+
+
+def test_an_admin_puts_the_door_on_the_plan_drags_it_and_the_floor_map_draws_it(browser, kiosk_server):
+    server = kiosk_server(env=ENV, prepare=prepare_with_door)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(server.url + "/admin/floorplan")
+        page.get_by_test_id("login-username").fill("planadmin")
+        page.get_by_test_id("login-password").fill(PASSWORD)
+        page.get_by_test_id("login-submit").click()
+        editor = page.get_by_test_id("plan-editor")
+        expect(editor).to_have_attribute("data-ready", "true")
+        floor_page = context.new_page()
+        floor_page.on("pageerror", lambda exc: errors.append(str(exc)))
+        floor_page.goto(server.url + "/floor?kiosk=kiosk")
+        floor_page.locator("body.loaded").wait_for()
+        expect(floor_page.get_by_test_id("map-door-main")).to_have_count(0)  # not on the plan: not drawn
+        expect(floor_page.get_by_test_id("map-you-are-here")).to_be_visible()  # the demo floor places the kiosk
+
+        page.get_by_test_id("plan-place-door-main").click()
+        door = page.get_by_test_id("plan-door-main")
+        expect(door).to_be_visible()
+        box = door.bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(cx, cy)
+        page.mouse.down()
+        page.mouse.move(cx + 40, cy + 60, steps=8)
+        page.mouse.up()
+        expect(editor).to_have_attribute("data-moved", "1")
+        x, y = float(door.get_attribute("data-x")), float(door.get_attribute("data-y"))
+        page.get_by_test_id("plan-save").click()
+        expect(page.get_by_test_id("plan-status")).to_have_attribute("data-state", "saved")
+        assert door_position(server.instance) == (x, y)
+        expect(page.get_by_test_id("plan-place-door-main")).to_have_count(0)
+
+        # The live map got the placed door (floor_markers_changed) without a reload; its sensor has not reported.
+        drawn = floor_page.get_by_test_id("map-door-main")
+        expect(drawn).to_have_attribute("transform", f"translate({x:g},{y:g})")
+        expect(drawn).to_have_attribute("data-look", "unknown")
     finally:
         context.close()
     assert not errors, errors

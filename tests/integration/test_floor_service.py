@@ -303,7 +303,7 @@ def test_a_burst_of_seat_changes_through_the_gateway_is_a_handful_of_pushes(gw, 
     sent = []
     time = ManualTime()
     push = floor.FloorPush(lambda name, payload: sent.append((name, payload)), 0.2,
-                           counts=lambda: floor.floor_counts(fl), clock=time, schedule=time.schedule)
+                           counts=lambda floor_id: floor.floor_counts(fl, floor_id), clock=time, schedule=time.schedule)
     fl.publish = push.publish
     seats = [f"A-0{i}" for i in range(1, 9)]
     for n in range(300):  # 300 changes, one gateway batch each, 3 ms apart: 0.9 s

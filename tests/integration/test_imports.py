@@ -17,14 +17,14 @@ from kiosk.domain import imports as rules
 from kiosk.services import imports
 from kiosk.services.context import ServiceContext
 from kiosk.store.db import make_engine, make_sessionmaker, upgrade
-from kiosk.store.models import Badge, Event, Point, RosterEntry, Seat, Shift, Staff, Zone
+from kiosk.store.models import Badge, Door, Event, Point, RosterEntry, Seat, Shift, Staff, Zone
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "imports"
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 on 2 March in Asia/Shanghai
 TABLES = {"staff": Staff, "badges": Badge, "shifts": Shift, "zones": Zone, "seats": Seat, "roster": RosterEntry,
-          "points": Point}
+          "points": Point, "doors": Door}
 FLOOR_FILES = [("staff", "staff.csv"), ("shifts", "shifts.csv"), ("seats", "seats.csv"), ("badges", "badges.csv"),
-               ("roster", "roster.csv"), ("points", "points.csv")]
+               ("roster", "roster.csv"), ("points", "points.csv"), ("doors", "doors.csv")]
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def ctx(tmp_path: Path, migrated_db: Path):
 @pytest.fixture
 def floor(ctx: ServiceContext) -> ServiceContext:
     """The sample floor in tests/data/imports: 5 staff, 3 shifts, 3 seats in 2 zones, 5 badges, 5 roster lines,
-    5 sensor points."""
+    5 sensor points, 1 door."""
     for kind, name in FLOOR_FILES:
         result = imports.import_file(ctx, kind, DATA / name)
         assert result.errors == [], [str(e) for e in result.errors]
@@ -147,9 +147,9 @@ def test_an_applied_import_logs_one_event_with_its_counts(ctx):
 
 def test_the_sample_floor_imports_kind_by_kind(floor):
     assert counts(floor) == {"staff": 5, "badges": 5, "shifts": 3, "zones": 2, "seats": 3, "roster": 5,
-                             "points": 5}
+                             "points": 5, "doors": 1}
     with floor.engine.connect() as conn:
-        assert conn.execute(select(Zone.__table__)).all() == [("A", "A"), ("B", "B")]
+        assert conn.execute(select(Zone.__table__)).all() == [("A", "A", 1), ("B", "B", 1)]  # on the only floor
         uids = conn.execute(select(Badge.__table__.c.uid).order_by(Badge.__table__.c.uid)).scalars().all()
         night = conn.execute(select(Shift.__table__).where(Shift.__table__.c.code == "N")).one()
     assert uids == ["04A1B2C3D401", "04A1B2C3D402", "04A1B2C3D403", "04A1B2C3D404", "04A1B2C3D405"]
@@ -181,8 +181,8 @@ def test_an_xlsx_file_with_numeric_employee_numbers_and_date_and_time_cells_impo
     assert staff_by_no(ctx)["10002"] == ("李娜", "operator", "1", "B", True)
     snap = snapshot(ctx)
     assert [r[1:] for r in snap["badges"]] == [("04A1B2", 1, "active", date(2025, 3, 1), None)]
-    assert [r[1:] for r in snap["roster"]] == [(date(2026, 3, 1), "N", 1, None, "leader"),
-                                              (date(2026, 3, 1), "N", 2, "A-01", "operator")]
+    assert [r[1:] for r in snap["roster"]] == [(date(2026, 3, 1), "N", 1, None, "leader", 1),  # the only floor
+                                              (date(2026, 3, 1), "N", 2, "A-01", "operator", 1)]
     assert snap["shifts"] == [("N", "夜班", "23:00", "08:00")]
 
 
@@ -323,7 +323,7 @@ def test_imported_points_start_unknown_with_their_kind_label_and_gateway(floor):
         "cabinet:1": ("equipment", "机柜 1", "floor-3", "unknown", None, False),
         "seat:A-01": ("seat", "A-01 坐垫", "floor-3", "unknown", None, False),
         "seat:A-02": ("seat", "A-02 坐垫", None, "unknown", None, False)}
-    assert json.loads(events(floor, "import_applied")[-1].data) == {
+    assert json.loads(events(floor, "import_applied")[-2].data) == {  # the last is the doors file's
         "file": "points.csv", "new": 5, "changed": 0, "removed": 0}
 
 
@@ -366,12 +366,12 @@ def test_a_points_csv_export_writes_the_seat_of_each_seat_point(floor, tmp_path)
     path = tmp_path / "points.csv"
     assert imports.export_file(floor, "points", path) == 5
     assert path.read_text(encoding="utf-8-sig").splitlines() == [
-        "point,kind,label,gateway,seat",
-        "cabinet:1,equipment,机柜 1,floor-3,",
-        "door:main,door,话务区正门,floor-3,",
-        "exit:main,exit_button,出门按钮,floor-3,",
-        "seat:A-01,seat,A-01 坐垫,floor-3,A-01",
-        "seat:A-02,seat,A-02 坐垫,,A-02"]
+        "point,kind,label,gateway,seat,floor",
+        "cabinet:1,equipment,机柜 1,floor-3,,1F",
+        "door:main,door,话务区正门,floor-3,,1F",
+        "exit:main,exit_button,出门按钮,floor-3,,1F",
+        "seat:A-01,seat,A-01 坐垫,floor-3,A-01,1F",
+        "seat:A-02,seat,A-02 坐垫,,A-02,1F"]
 
 
 def test_the_cli_imports_and_exports_points(floor, tmp_path):
@@ -385,6 +385,90 @@ def test_the_cli_imports_and_exports_points(floor, tmp_path):
     out = tmp_path / "points.xlsx"
     exported = runner.invoke(main, ["--instance", instance, "export", "points", str(out)])
     assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 5 points rows to {out}"
+
+
+def doors_by_id(ctx: ServiceContext) -> dict[str, tuple]:
+    t = Door.__table__
+    with ctx.engine.connect() as conn:
+        return {r.id: (r.name, r.contact_point, r.exit_point, r.readers, r.prewarn_s, r.alarm_s, r.entry_window_s,
+                       r.tailgate_s, r.x, r.y, r.state) for r in conn.execute(select(t))}
+
+
+def add_point(ctx: ServiceContext, point: str, kind: str = "door") -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(Point.__table__.insert().values(id=point, kind=kind, label=point, state="unknown",
+                                                     reconciled=False))
+
+
+def test_a_doors_import_defines_the_door_with_its_readers_timings_and_place_on_the_plan(floor):
+    assert doors_by_id(floor) == {"main": ("话务区正门", "door:main", "exit:main", "door-main", 20.0, 30.0, 10.0, 15.0,
+                                           100.0, 240.0, "")}
+
+
+def test_a_doors_import_keeps_what_a_row_leaves_out_and_never_touches_the_rule_state(floor, tmp_path):
+    with floor.engine.begin() as conn:  # as the door rules would leave it
+        conn.execute(update(Door.__table__).where(Door.__table__.c.id == "main").values(state='{"open": true}'))
+    add_point(floor, "door:fire")
+    path = put(tmp_path, "doors.csv", "door,name,contact_point,readers,alarm_s,x,y\n"
+                                      "main,正门（东）,door:main,,45,,\n"  # renamed, alarm later; the rest kept
+                                      "fire,消防门,door:fire,door-fire; door-fire-2,,,\n")  # new: defaults, not placed
+    assert imports.import_file(floor, "doors", path).summary() == "doors: 2 rows, 1 new, 1 changed, 0 unchanged"
+    doors = doors_by_id(floor)
+    assert doors["main"] == ("正门（东）", "door:main", "exit:main", "door-main", 20.0, 45.0, 10.0, 15.0, 100.0, 240.0,
+                             '{"open": true}')
+    assert doors["fire"] == ("消防门", "door:fire", None, "door-fire,door-fire-2", 20.0, 30.0, 10.0, 15.0, None, None,
+                             "")
+
+
+def test_a_doors_csv_export_writes_every_column_and_leaves_an_unplaced_door_blank(floor, tmp_path):
+    with floor.engine.begin() as conn:
+        conn.execute(update(Door.__table__).values(x=None, y=None))
+    path = tmp_path / "doors.csv"
+    assert imports.export_file(floor, "doors", path) == 1
+    assert path.read_text(encoding="utf-8-sig").splitlines() == [
+        "door,name,contact_point,exit_point,readers,prewarn_s,alarm_s,entry_window_s,tailgate_s,x,y,floor",
+        "main,话务区正门,door:main,exit:main,door-main,20,30,10,15,,,1F"]
+
+
+def test_bad_door_rows_are_refused_and_no_door_is_written(floor, tmp_path):
+    path = put(tmp_path, "doors.csv", "door,name,contact_point,exit_point,readers,prewarn_s,alarm_s,x,y\n"
+                                      "side,侧门,door:side,,,,,,\n"            # unknown contact point
+                                      "back,后门,exit:main,door:main,,,,,\n"   # kinds swapped
+                                      "east,东门,door:main,,door-east,,,,\n"   # door:main is main's contact
+                                      "west,西门,door:west,,door-main,,,,\n"   # unknown point
+                                      "main door,正门,door:main,,,-5,0,12,\n"  # bad id and timings, x without y
+                                      "main,正门,door:main,,,,,,\n"
+                                      "main,again,door:main,,,,,,\n")          # repeated
+    assert refused(floor, "doors", path) == [
+        "doors.csv:2:contact_point: unknown point door:side: import it with `kiosk import points` first",
+        "doors.csv:3:contact_point: point exit:main is an exit_button point, not a door point",
+        "doors.csv:3:exit_point: point door:main is a door point, not an exit_button point",
+        "doors.csv:4:contact_point: contact point door:main is door main's on row 7",
+        "doors.csv:5:contact_point: unknown point door:west: import it with `kiosk import points` first",
+        "doors.csv:6:door: 'main door' is not a door id; use 1 to 64 characters of A-Z a-z 0-9 _ . -",
+        "doors.csv:6:prewarn_s: -5 is negative; give seconds, 0 or more",
+        "doors.csv:6:alarm_s: the held-open alarm needs a time above 0 seconds",
+        "doors.csv:6:y: give both x and y (the door's place on the plan), or neither",
+        "doors.csv:8:door: door main is also on row 7"]
+
+
+def test_a_badge_reader_stands_at_one_door_only(floor, tmp_path):
+    add_point(floor, "door:fire")
+    path = put(tmp_path, "doors.csv", "door,name,contact_point,readers\nfire,消防门,door:fire,door-main\n")
+    assert refused(floor, "doors", path) == ["doors.csv:2:readers: reader door-main stands at door main"]
+
+
+def test_the_cli_imports_and_exports_doors(floor, tmp_path):
+    from kiosk.cli import main
+
+    instance = floor.config["INSTANCE_PATH"]
+    runner = CliRunner()
+    ok = runner.invoke(main, ["--instance", instance, "import", "doors", str(DATA / "doors.csv"), "--dry-run"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.strip() == "doors: 1 rows, 0 new, 0 changed, 1 unchanged (dry run: nothing written)"
+    out = tmp_path / "doors.xlsx"
+    exported = runner.invoke(main, ["--instance", instance, "export", "doors", str(out)])
+    assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 1 doors rows to {out}"
 
 
 # --- bad files: every error names file, row, column ------------------------------------------------
@@ -583,3 +667,115 @@ def test_a_workbook_saved_under_a_csv_name_is_read_as_the_workbook_it_is(ctx, tm
 def test_an_unknown_kind_is_a_programming_error(ctx):
     with pytest.raises(ValueError, match="unknown import kind 'visitors'"):
         imports.import_file(ctx, "visitors", DATA / "staff.csv")
+
+
+# --- several floors --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def two_floors(floor):
+    """The sample floor (all on 1F) and an empty 4F."""
+    from kiosk.services import floors
+
+    floors.add(floor, "4F", "四层", "4th floor")
+    return floor
+
+
+def zone_floors(ctx: ServiceContext) -> dict[str, int]:
+    with ctx.engine.connect() as conn:
+        return {r.id: r.floor_id for r in conn.execute(select(Zone.__table__))}
+
+
+def test_with_several_floors_a_seat_needs_a_floor_unless_its_zone_has_one(two_floors, tmp_path):
+    path = put(tmp_path, "seats.csv", "seat,zone,x,y,floor\n"
+                                      "A-09,A,200,60,\n"      # zone A is on 1F: so is the seat
+                                      "C-01,C,60,300,\n"      # a new zone: which floor?
+                                      "A-10,A,220,60,4F\n"    # zone A is on 1F, not 4F
+                                      "D-01,D,60,400,9F\n"    # no such floor
+                                      "E-01,E,60,500,4F\n"    # a new zone on 4F
+                                      "E-02,E,80,500,\n")     # and its second seat
+    assert refused(two_floors, "seats", path) == [
+        "seats.csv:3:floor: the centre has 2 floors (1F, 4F): say which one this is on",
+        "seats.csv:4:floor: zone A is on floor 1F, not 4F",
+        "seats.csv:5:floor: unknown floor 9F; the floors are 1F, 4F (add one with `kiosk floor add`)"]
+    good = put(tmp_path, "seats2.csv", "seat,zone,x,y,floor\nA-09,A,200,60,\nE-01,E,60,500,4F\nE-02,E,80,500,\n")
+    assert imports.import_file(two_floors, "seats", good).summary() == \
+        "seats: 3 rows, 3 new, 0 changed, 0 unchanged, 1 new zone"
+    assert zone_floors(two_floors) == {"A": 1, "B": 1, "E": 2}
+
+
+def test_with_several_floors_a_roster_line_takes_its_seats_floor_and_a_leader_needs_one(two_floors, tmp_path):
+    imports.import_file(two_floors, "seats", put(tmp_path, "seats.csv", "seat,zone,x,y,floor\nE-01,E,60,500,4F\n"))
+    path = put(tmp_path, "roster.csv", "date,shift,employee_no,seat,duty,floor\n"
+                                       "2026-03-03,M,10001,,leader,\n"          # a leader with no seat: which floor?
+                                       "2026-03-03,M,10002,E-01,operator,1F\n"  # E-01 is on 4F
+                                       "2026-03-03,M,10003,A-01,operator,\n")   # A-01: 1F
+    assert refused(two_floors, "roster", path) == [
+        "roster.csv:2:floor: the centre has 2 floors (1F, 4F): say which one this is on",
+        "roster.csv:3:floor: seat E-01 is on floor 4F, not 1F"]
+    good = put(tmp_path, "roster2.csv", "date,shift,employee_no,seat,duty,floor\n"
+                                        "2026-03-03,M,10001,,leader,4F\n"
+                                        "2026-03-03,M,10002,E-01,operator,\n"
+                                        "2026-03-03,M,10003,A-01,operator,\n")
+    assert imports.import_file(two_floors, "roster", good).errors == []
+    with two_floors.engine.connect() as conn:
+        placed = dict(conn.execute(select(Staff.__table__.c.employee_no, RosterEntry.__table__.c.floor_id)
+                                   .join(RosterEntry.__table__, RosterEntry.__table__.c.staff_id == Staff.__table__.c.id)
+                                   .where(RosterEntry.__table__.c.day == date(2026, 3, 3))).all())
+    assert placed == {"10001": 2, "10002": 2, "10003": 1}
+    # The export names each line's floor, and imports again unchanged.
+    out = tmp_path / "roster-out.csv"
+    imports.export_file(two_floors, "roster", out)
+    assert "2026-03-03,M,10001,,leader,4F" in out.read_text(encoding="utf-8-sig")
+    again = imports.import_file(two_floors, "roster", out)
+    assert (again.new, again.changed, again.removed) == (0, 0, 0)
+
+
+def test_with_several_floors_points_and_doors_take_the_floor_of_what_they_are_wired_to(two_floors, tmp_path):
+    imports.import_file(two_floors, "seats", put(tmp_path, "seats.csv", "seat,zone,x,y,floor\nE-01,E,60,500,4F\n"))
+    bad = put(tmp_path, "points.csv", "point,kind,label,gateway,seat,floor\n"
+                                      "door:north,door,北门,floor-4,,\n"    # a new door contact: which floor?
+                                      "seat:E-01,seat,E-01 坐垫,,E-01,1F\n")  # E-01 is on 4F
+    assert refused(two_floors, "points", bad) == [
+        "points.csv:2:floor: the centre has 2 floors (1F, 4F): say which one this is on",
+        "points.csv:3:floor: seat E-01 is on floor 4F, not 1F"]
+    good = put(tmp_path, "points2.csv", "point,kind,label,gateway,seat,floor\n"
+                                        "door:north,door,北门,floor-4,,4F\n"
+                                        "seat:E-01,seat,E-01 坐垫,,E-01,\n"
+                                        "door:main,door,话务区正门,floor-3,,\n")  # existing: keeps 1F
+    assert imports.import_file(two_floors, "points", good).errors == []
+    doors_file = put(tmp_path, "doors.csv", "door,name,contact_point,floor\n"
+                                            "north,四层北门,door:north,\n"   # its contact is on 4F
+                                            "side,侧门,door:main,4F\n")      # door:main is on 1F
+    errors = refused(two_floors, "doors", doors_file)
+    assert errors[0] == "doors.csv:3:floor: contact point door:main is on floor 1F, not 4F"
+    ok = put(tmp_path, "doors2.csv", "door,name,contact_point,floor\nnorth,四层北门,door:north,\n")
+    assert imports.import_file(two_floors, "doors", ok).errors == []
+    with two_floors.engine.connect() as conn:
+        assert conn.execute(select(Door.__table__.c.floor_id).where(Door.__table__.c.id == "north")).scalar() == 2
+        assert dict(conn.execute(select(Point.__table__.c.id, Point.__table__.c.floor_id)).all()) == {
+            "door:main": 1, "exit:main": 1, "cabinet:1": 1, "seat:A-01": 1, "seat:A-02": 1, "door:north": 2,
+            "seat:E-01": 2}
+
+
+def test_the_cli_adds_a_floor_and_pairs_a_screen_to_it(floor, tmp_path):
+    from kiosk.cli import main
+
+    instance = floor.config["INSTANCE_PATH"]
+    runner = CliRunner()
+    added = runner.invoke(main, ["--instance", instance, "floor", "add", "4F", "--name-zh", "四层", "--name-en",
+                                 "4th floor"])
+    assert added.exit_code == 0 and added.stdout.strip() == "floor 4F added: 四层 / 4th floor"
+    listed = runner.invoke(main, ["--instance", instance, "floor", "list"])
+    assert listed.stdout.splitlines() == ["1F\t1 层\tFloor 1\t0", "4F\t四层\t4th floor\t1"]
+    renamed = runner.invoke(main, ["--instance", instance, "floor", "edit", "1F", "--code", "3F", "--name-zh", "三层",
+                                   "--name-en", "3rd floor"])
+    assert renamed.exit_code == 0 and renamed.stdout.strip() == "floor 3F: 三层 / 3rd floor"
+    with floor.engine.begin() as conn:
+        conn.execute(Staff.__table__.insert().values(employee_no="30002", name="管理员", role="admin", active=True))
+    refused_pair = runner.invoke(main, ["--instance", instance, "screen", "pair", "wall-4", "--by", "30002"])
+    assert refused_pair.exit_code == 1 and "give --floor CODE" in refused_pair.output
+    paired = runner.invoke(main, ["--instance", instance, "screen", "pair", "wall-4", "--by", "30002",
+                                  "--floor", "4F"])
+    assert paired.exit_code == 0 and "/pair?code=" in paired.stdout
+    listed = runner.invoke(main, ["--instance", instance, "screen", "list"])
+    assert "wall-4\tpending\tfloor 4F" in listed.stdout

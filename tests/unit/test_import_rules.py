@@ -107,7 +107,7 @@ def test_a_header_alone_gives_no_rows_and_no_errors():
 def test_cells_of_a_typed_date_column_read_as_dates():
     rows = rows_of("roster", [datetime(2026, 3, 1, 0, 0), "N", 10001, None, "leader"])
     assert rows[0].values == {"date": "2026-03-01", "shift": "N", "employee_no": "10001", "seat": "",
-                              "duty": "leader"}
+                              "duty": "leader", "floor": ""}
 
 
 # --- staff rows -----------------------------------------------------------------------------------

@@ -191,3 +191,94 @@ def test_an_upload_by_a_non_admin_is_refused(app, ctx):
     with client.session_transaction() as sess:
         token = sess["csrf"]
     assert upload(client, token, png(), "floor.png").status_code == 403
+
+
+# --- doors and kiosk screens on the plan ---------------------------------------------------------------------
+
+@pytest.fixture
+def with_door(app, ctx):
+    """A door not on the plan yet, and a paired kiosk screen."""
+    from kiosk.services import doors, screens, sensors
+
+    sensors.define_points(ctx, [{"id": "door:main", "kind": "door", "label": "正门"}])
+    doors.define_doors(ctx, [{"id": "main", "name": "话务区正门", "contact_point": "door:main"}])
+    screens.pair_now(ctx, "wall-1")
+    return app
+
+
+def place(client, token: str | None, moves: Any) -> Any:
+    data = {"positions": json.dumps(moves)}
+    if token is not None:
+        data["csrf_token"] = token
+    return client.post("/admin/floorplan/positions", data=data, headers={"Accept": "application/json"})
+
+
+def test_the_editor_lists_the_door_and_the_screen_not_on_the_plan_yet(with_door, ctx):
+    page = logged_in(with_door, ctx, "admin").get("/admin/floorplan")
+    plan = json.loads(re.search(r'data-plan="([^"]+)"', page.text).group(1).replace("&#34;", '"'))
+    assert plan["doors"] == [{"door": "main", "name": "话务区正门", "x": None, "y": None}]
+    assert plan["kiosks"] == [{"kiosk": "wall-1", "x": None, "y": None}]
+    assert 'data-testid="plan-unplaced"' in page.text and "/admin/floorplan/positions" in page.text
+
+
+def test_an_admin_places_the_door_and_the_screen_and_the_map_api_draws_them(with_door, ctx):
+    client = logged_in(with_door, ctx, "admin")
+    sent: list[tuple[str, dict[str, Any]]] = []
+    ctx.publish = lambda name, payload: sent.append((name, payload))
+    resp = place(client, form_token(client), [{"door": "main", "x": 40, "y": 30}, {"kiosk": "wall-1", "x": 50, "y": 30}])
+    assert resp.status_code == 200 and resp.json["moved"] == 2
+    assert resp.json["doors"] == {"main": {"x": 40.0, "y": 30.0}} and resp.json["kiosks"] == {"wall-1": {"x": 50.0, "y": 30.0}}
+    floor_map = with_door.test_client().get("/api/v1/floor").json
+    assert [(d["door_id"], d["x"], d["y"], d["look"]) for d in floor_map["doors"]] == [("main", 40.0, 30.0, "unknown")]
+    assert floor_map["kiosks"] == [{"kiosk": "wall-1", "x": 50.0, "y": 30.0, "floor_id": 1}]
+    assert [n for n, _p in sent] == ["floor_markers_changed"]
+    row = logged(ctx, "floorplan_changed")[-1]
+    assert (row.actor, json.loads(row.data)["doors"], json.loads(row.data)["kiosks"]) == ("30002", 1, 1)
+
+
+@pytest.mark.parametrize("moves, code", [
+    ([{"door": "main", "x": 40, "y": 30}, {"door": "back", "x": 1, "y": 1}], "unknown_door"),
+    ([{"kiosk": "wall-1", "x": 40, "y": 99999}], "out_of_plan"),
+    ([{"door": "main", "kiosk": "wall-1", "x": 40, "y": 30}], "bad_positions"),
+])
+def test_a_bad_placement_of_a_door_or_screen_is_refused_and_nothing_is_written(with_door, ctx, moves, code):
+    client = logged_in(with_door, ctx, "admin")
+    resp = place(client, form_token(client), moves)
+    assert resp.status_code == 400 and resp.json["error"] == code
+    assert with_door.test_client().get("/api/v1/floor").json["doors"] == []
+    assert not logged(ctx, "floorplan_changed")
+
+
+def test_placing_needs_the_form_token_and_the_admin_role(with_door, ctx):
+    admin = logged_in(with_door, ctx, "admin")
+    assert place(admin, None, [{"door": "main", "x": 40, "y": 30}]).status_code == 400
+    security = logged_in(with_door, ctx, "security")
+    with security.session_transaction() as sess:
+        token = sess["csrf"]
+    assert place(security, token, [{"door": "main", "x": 40, "y": 30}]).status_code == 403
+    assert with_door.test_client().get("/api/v1/floor").json["doors"] == []
+
+
+def test_with_several_floors_the_editor_shows_and_saves_one_floor_at_a_time(app, ctx):
+    from floorfixtures import add_upper_floor
+
+    add_upper_floor(ctx)
+    client = logged_in(app, ctx, "admin")
+    page = client.get("/admin/floorplan?floor=4F")
+    assert page.status_code == 200 and 'data-testid="plan-floors"' in page.text
+    plan = json.loads(re.search(r'data-plan="([^"]+)"', page.text).group(1).replace("&#34;", '"'))
+    assert [s["seat"] for s in plan["seats"]] == ["B-01", "B-02", "B-03", "B-04"]
+    assert [d["door"] for d in plan["doors"]] == ["north"]
+    token = re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+    moves = {"positions": json.dumps([{"seat": "A-01", "x": 15, "y": 10}]), "csrf_token": token, "floor": "4F"}
+    resp = client.post("/admin/floorplan/positions", data=moves, headers={"Accept": "application/json"})
+    assert resp.status_code == 400 and resp.json["error"] == "unknown_seat"  # A-01 is on 1F
+    moves["positions"] = json.dumps([{"seat": "B-01", "x": 15, "y": 10}, {"door": "north", "x": 20, "y": 30}])
+    resp = client.post("/admin/floorplan/positions", data=moves, headers={"Accept": "application/json"})
+    assert resp.status_code == 200 and resp.json["moved"] == 2
+    assert positions(ctx)["B-01"] == (15.0, 10.0)
+    upper = app.test_client().get("/api/v1/floor?floor=4F").json
+    assert [s["seat"] for s in upper["seats"]] == ["B-01", "B-02", "B-03", "B-04"]
+    assert [d["door_id"] for d in upper["doors"]] == ["north"]
+    assert app.test_client().get("/admin/floorplan?floor=9F").status_code in (302, 404)
+    assert client.get("/admin/floorplan?floor=9F").status_code == 404

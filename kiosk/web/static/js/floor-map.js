@@ -1,5 +1,6 @@
 // The floor map as SVG: one group per seat at its plan position (x, y from the seat import), zones
-// outlined and labelled, every seat coloured by what it shows (see lookOf) with the operator's name.
+// outlined and labelled, every seat coloured by what it shows (see lookOf) with the operator's name; over
+// them the placed doors in their live colour and the kiosk screens, this screen's own as "you are here".
 // Seat boxes are sized from the plan's own spacing, so 120 or 300 seats fill the map area alike.
 // Pan and zoom are plain pointer events on the viewBox: drag to pan, pinch or wheel to zoom, a tap on
 // a seat opens its card. No library: the floor LAN is offline and this is a few dozen lines.
@@ -17,8 +18,10 @@ const BACKGROUND_CHECK_MS = 60_000; // a new background image shows on the map w
 let svg = null;
 let zonesLayer = null;
 let seatsLayer = null;
+let markersLayer = null; // doors and kiosk screens, over the seats
 let backgroundLayer = null; // the floor plan's background image (uploaded by an admin), under the zones
 let backgroundUrl = "";
+let backgroundFloor = ""; // the floor whose plan this map shows (its code); "" on a one-floor centre
 let layout = null; // {w, h, fit: {x, y, w, h}}
 let view = null; // the current viewBox
 let selected = null;
@@ -87,8 +90,9 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
-/** Seat box size from the plan's spacing (row pitch and column pitch), and the floor's outline. */
-function computeLayout(seats) {
+/** Seat box size from the plan's spacing (row pitch and column pitch), and the floor's outline (seats, and the
+ * placed doors and kiosk screens in `extra`). */
+function computeLayout(seats, extra = []) {
   const xs = [];
   const ys = [];
   for (const a of seats) {
@@ -131,11 +135,13 @@ function computeLayout(seats) {
                  w: z.maxX - z.minX + w + 2 * pad, h: z.maxY - z.minY + h + 2 * pad + labelH / 2 });
   }
   let fit = { x: 0, y: 0, w: 100, h: 100 };
-  if (boxes.length) {
-    const minX = Math.min(...boxes.map((b) => b.x));
-    const minY = Math.min(...boxes.map((b) => b.y)) - labelH / 2;
-    const maxX = Math.max(...boxes.map((b) => b.x + b.w));
-    const maxY = Math.max(...boxes.map((b) => b.y + b.h));
+  // A marker is about a seat wide: its box counts toward the floor's outline like a zone's.
+  const outline = [...boxes, ...extra.map((p) => ({ x: p.x - w, y: p.y - h, w: 2 * w, h: 2.2 * h }))];
+  if (outline.length) {
+    const minX = Math.min(...outline.map((b) => b.x));
+    const minY = Math.min(...outline.map((b) => b.y)) - labelH / 2;
+    const maxX = Math.max(...outline.map((b) => b.x + b.w));
+    const maxY = Math.max(...outline.map((b) => b.y + b.h));
     const m = Math.min(w, h) * 0.3;
     fit = { x: minX - m, y: minY - m, w: maxX - minX + 2 * m, h: maxY - minY + 2 * m };
   }
@@ -244,16 +250,57 @@ function drawZones() {
   zonesLayer.replaceChildren(...out);
 }
 
+// ------------------------------------------------------------------------------------ doors and kiosks
+
+function markerPoints() {
+  return [...state.doors.values(), ...state.kiosks];
+}
+
+/** A door (§6.5, §6.6): a bar in its live colour (closed, open, held open, forced, unknown), its name under it. */
+function drawDoor(door) {
+  const { w, h } = layout;
+  const look = door.look || "unknown";
+  const words = `${t("floor.door")} ${door.name || door.door_id} · ${t(`floor.door.look.${look}`)}`;
+  return s("g", { class: `door-marker door-look-${look}`, testid: `map-door-${door.door_id}`, "data-door": door.door_id,
+                  "data-look": look, transform: `translate(${door.x},${door.y})`, "aria-label": words },
+    s("title", {}, words),
+    s("rect", { class: "door-bar", x: -w * 0.6, y: -h * 0.22, width: w * 1.2, height: h * 0.44, rx: h * 0.1 }),
+    s("text", { class: "door-glyph", x: 0, y: h * 0.02, "font-size": (h * 0.32).toFixed(2) }, t("floor.door")),
+    s("text", { class: "door-name", x: 0, y: h * 0.55, "font-size": (h * 0.28).toFixed(2) }, door.name || door.door_id));
+}
+
+/** A kiosk screen; this screen's own (the page's kiosk id) is "you are here". */
+function drawKiosk(kiosk) {
+  const { w, h } = layout;
+  const here = kiosk.kiosk === state.kioskId;
+  const words = here ? t("floor.here") : t("floor.kiosk", { name: kiosk.kiosk });
+  return s("g", { class: `kiosk-marker${here ? " here" : ""}`, testid: here ? "map-you-are-here" : `map-kiosk-${kiosk.kiosk}`,
+                  "data-kiosk": kiosk.kiosk, "data-here": here ? "true" : "false",
+                  transform: `translate(${kiosk.x},${kiosk.y})`, "aria-label": words },
+    s("title", {}, words),
+    s("circle", { class: "kiosk-dot", r: Math.min(w, h) * (here ? 0.42 : 0.3) }),
+    s("text", { class: "kiosk-glyph", x: 0, y: h * 0.02, "font-size": (h * 0.3).toFixed(2) }, here ? "★" : "屏"),
+    s("text", { class: "kiosk-name", x: 0, y: h * (here ? 0.7 : 0.58), "font-size": (h * (here ? 0.34 : 0.26)).toFixed(2) },
+      here ? t("floor.here") : kiosk.kiosk));
+}
+
+/** Draw the doors and kiosk screens again (their state, the language, or their places changed). */
+export function renderMarkers() {
+  if (!layout || !markersLayer) return;
+  markersLayer.replaceChildren(...[...state.doors.values()].map(drawDoor), ...state.kiosks.map(drawKiosk));
+}
+
 /** Lay the map out again and draw every seat (a snapshot, or a seat the plan did not have). */
 export function renderAll({ keepView = true } = {}) {
   const seats = state.order.map((id) => state.seats.get(id)).filter(Boolean);
   const before = layout;
-  layout = computeLayout(seats);
+  layout = computeLayout(seats, markerPoints());
   seatEls.clear();
   seatsLayer.replaceChildren();
   sizeHatch();
   drawZones();
   for (const seat of seats) drawSeat(seat);
+  renderMarkers();
   const sameFloor = before && Math.abs(before.fit.w - layout.fit.w) < 1e-6 && Math.abs(before.fit.h - layout.fit.h) < 1e-6;
   if (!keepView || !view || !sameFloor) view = { ...layout.fit };
   applyView();
@@ -434,7 +481,8 @@ export async function loadBackground() {
   if (!backgroundLayer) return;
   let info = null;
   try {
-    const resp = await fetch("/floorplan/background/info", { cache: "no-store" });
+    const query = backgroundFloor ? `?floor=${encodeURIComponent(backgroundFloor)}` : "";
+    const resp = await fetch(`/floorplan/background/info${query}`, { cache: "no-store" });
     info = resp.ok ? await resp.json() : null;
   } catch (_err) {
     return; // offline for a moment: keep what is shown
@@ -444,6 +492,13 @@ export async function loadBackground() {
   backgroundUrl = url;
   backgroundLayer.replaceChildren(...(url ? [s("image", { href: url, x: 0, y: 0, width: info.width, height: info.height,
                                                           preserveAspectRatio: "none", testid: "floor-background" })] : []));
+}
+
+/** The floor this map shows (its code): its own background image. */
+export function setFloor(code) {
+  if ((code || "") === backgroundFloor) return;
+  backgroundFloor = code || "";
+  loadBackground();
 }
 
 /** Set the map up on its <svg>: layers, patterns, gestures. */
@@ -457,11 +512,12 @@ export function init(el, { onTap }) {
       s("line", { class: "hatch-line", x1: 0, y1: 0, x2: 0, y2: 8 })));
   zonesLayer = s("g", { class: "zones" });
   seatsLayer = s("g", { class: "seats" });
+  markersLayer = s("g", { class: "markers" });
   backgroundLayer = s("g", { class: "floor-background" });
-  svg.replaceChildren(defs, backgroundLayer, zonesLayer, seatsLayer);
+  svg.replaceChildren(defs, backgroundLayer, zonesLayer, seatsLayer, markersLayer);
   loadBackground();
   setInterval(loadBackground, BACKGROUND_CHECK_MS);
   svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
   installGestures();
-  onLanguageChange(() => { if (layout) { drawZones(); redrawSeats(); } });
+  onLanguageChange(() => { if (layout) { drawZones(); redrawSeats(); renderMarkers(); } });
 }

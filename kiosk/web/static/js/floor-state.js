@@ -1,4 +1,5 @@
-// The floor map's state on this screen: seats, zones, counts and open flags, as the server sent them.
+// The floor map's state on this screen: seats, zones, counts, open flags, placed doors and kiosk screens, as
+// the server sent them.
 // A snapshot (on every (re)connect) replaces everything; a floor_changed upserts seats and flags by id.
 // Seat payloads carry a rev: one lower than the rev already applied for that seat is stale and ignored
 // (snapshot seats have rev 0, so any later change applies over them). Flags with open:false leave.
@@ -15,7 +16,27 @@ export const state = {
   policy: {},
   shift: null, // the roll call board's shift, for the top bar
   leader: null, // the leader session at this kiosk, if any
+  doors: new Map(), // door id -> door payload (placed doors only: x, y, look)
+  kiosks: [], // placed kiosk screens: [{kiosk, x, y}]
 };
+
+function placed(p) {
+  return p && p.x != null && p.y != null;
+}
+
+/** door_changed: a door's live state (its look); a door taken off the plan leaves. Returns whether to redraw. */
+export function applyDoorChanged(door) {
+  if (!door || !door.door_id) return false;
+  if (!placed(door)) return state.doors.delete(door.door_id);
+  state.doors.set(door.door_id, door);
+  return true;
+}
+
+/** floor_markers_changed: every placed door and kiosk screen, after the plan editor moved some. */
+export function applyMarkers(p) {
+  state.doors = new Map((p.doors || []).filter(placed).map((d) => [d.door_id, d]));
+  state.kiosks = (p.kiosks || []).filter(placed);
+}
 
 /** Replace everything from a snapshot's `floor` (and the board's shift and leader). */
 export function applySnapshot(snap) {
@@ -35,6 +56,7 @@ export function applySnapshot(snap) {
     if (f.open !== false) state.flags.set(f.id, f);
   }
   state.policy = { ...(floor.policy || {}) };
+  applyMarkers(floor);
   state.shift = snap.shift || null;
   state.leader = snap.leader && snap.leader.kiosk === state.kioskId ? snap.leader : null;
 }

@@ -10,7 +10,7 @@ import { applyStatic, initialLanguage, language, onLanguageChange, setLanguage, 
 import * as detail from "./floor-detail.js";
 import * as flags from "./floor-flags.js";
 import * as map from "./floor-map.js";
-import { applyChanged, applySnapshot, state } from "./floor-state.js";
+import { applyChanged, applyDoorChanged, applyMarkers, applySnapshot, state } from "./floor-state.js";
 import * as time from "./time.js";
 
 const body = document.body;
@@ -18,7 +18,12 @@ const config = {
   kioskId: body.dataset.kioskId || "kiosk",
   language: body.dataset.language || "zh-CN",
   timezone: body.dataset.timezone,
+  floor: body.dataset.floor || "", // the floor a viewer of every floor asked for (?floor=CODE)
 };
+
+// Several floors: which ones there are, which this map shows, and whether this viewer may choose.
+let floorsKnown = [];
+let floorScope = { floor: null, all_floors: false };
 
 // The counts bar, in the order the leader reads it.
 const COUNTS = ["on_floor", "signed_in", "ready", "busy", "wrap_up", "empty_assigned", "mismatched"];
@@ -76,7 +81,40 @@ function drawEmpty() {
   setText(note, state.loaded ? t("floor.empty") : t("floor.loading"));
 }
 
+function floorName(f) {
+  return language() === "en" ? f.name_en : f.name_zh;
+}
+
+/** The floor's name beside the title, and for a viewer of every floor, the selector (several floors only). */
+function drawFloors() {
+  const several = floorsKnown.length > 1;
+  const shown = floorsKnown.find((f) => f.code === floorScope.floor);
+  const name = byTestId("floor-name");
+  name.hidden = !several || !shown || floorScope.all_floors;
+  setText(name, shown ? `${shown.code} · ${floorName(shown)}` : "");
+  const choice = byTestId("floor-choice");
+  choice.hidden = !several || !floorScope.all_floors;
+  const select = byTestId("floor-select");
+  select.replaceChildren(...floorsKnown.map((f) => {
+    const option = document.createElement("option");
+    option.value = f.code;
+    option.textContent = `${f.code} · ${floorName(f)}`;
+    option.selected = f.code === floorScope.floor;
+    return option;
+  }));
+  select.setAttribute("aria-label", t("floor.select"));
+}
+
+/** Show another floor: the page again with ?floor=CODE (the server sends that floor's map and pushes). */
+function goToFloor(code) {
+  const params = new URLSearchParams(window.location.search);
+  params.set("kiosk", config.kioskId);
+  params.set("floor", code);
+  window.location.replace(`${window.location.pathname}?${params}`);
+}
+
 function renderAll() {
+  drawFloors();
   drawCounts();
   drawShift();
   drawEmpty();
@@ -85,6 +123,13 @@ function renderAll() {
 }
 
 function onSnapshot(snap) {
+  floorsKnown = snap.floors || [];
+  floorScope = snap.floor_scope || { floor: null, all_floors: false };
+  if (floorScope.all_floors && floorsKnown.length > 1 && !floorScope.floor) {
+    goToFloor(config.floor && floorsKnown.some((f) => f.code === config.floor) ? config.floor : floorsKnown[0].code);
+    return; // a map of several floors at once would lay them over each other
+  }
+  map.setFloor(floorsKnown.length > 1 ? floorScope.floor : "");
   applySnapshot(snap);
   if (state.now) time.syncServerNow(state.now);
   map.renderAll();
@@ -152,9 +197,10 @@ function start() {
     drawConnection();
     return; // socket.io client missing: `make setup` copies it into static/vendor
   }
+  byTestId("floor-select").addEventListener("change", (ev) => goToFloor(ev.target.value));
   const socket = window.io("/kiosk", {
     transports: ["websocket"],
-    query: { kiosk: config.kioskId },
+    query: config.floor ? { kiosk: config.kioskId, floor: config.floor } : { kiosk: config.kioskId },
     reconnectionDelay: 500,
     reconnectionDelayMax: 3000,
   });
@@ -179,6 +225,17 @@ function start() {
     socket.timeout(5000).emit("request_snapshot", null, (err, snap) => { if (!err && snap) onSnapshot(snap); });
   });
   socket.on("floor_changed", onFloorChanged);
+  // §6.5, §6.6: the doors on the map take their live colour; the editor may move doors and kiosk screens.
+  socket.on("door_changed", (p) => {
+    if (!state.loaded) return;
+    const wasPlaced = state.doors.has(p && p.door_id);
+    if (applyDoorChanged(p) || wasPlaced) map.renderMarkers();
+  });
+  socket.on("floor_markers_changed", (p) => {
+    if (!state.loaded) return;
+    applyMarkers(p);
+    map.renderAll();
+  });
   socket.on("leader_session_started", (p) => { flags.leaderStarted(p); });
   socket.on("leader_session_ended", (p) => { flags.leaderEnded(p); });
   socket.on("leader_pin_verified", (p) => { flags.leaderUpdated(p); });

@@ -1,6 +1,8 @@
-// The floor plan editor: every seat drawn at its plan position (x, y), dragged with pointer events (mouse,
-// touch and pen alike), kept inside the plan's bounds, optionally snapped to a grid; Save posts the moved
-// seats with the form token. The background image is an SVG <image>, so an SVG drawing never runs scripts.
+// The floor plan editor: every seat, door and kiosk screen drawn at its plan position (x, y), dragged with
+// pointer events (mouse, touch and pen alike), kept inside the plan's bounds, optionally snapped to a grid;
+// Save posts what moved with the form token. A door or kiosk screen not on the plan yet is listed under the
+// map: its button puts it in the middle of the plan, from where it is dragged into place. The background
+// image is an SVG <image>, so an SVG drawing never runs scripts.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const root = document.querySelector("[data-testid=plan-editor]");
@@ -8,12 +10,19 @@ const svg = root.querySelector("[data-testid=plan-map]");
 const status = root.querySelector("[data-testid=plan-status]");
 const saveButton = root.querySelector("[data-testid=plan-save]");
 const resetButton = root.querySelector("[data-testid=plan-reset]");
+const unplacedList = root.querySelector("[data-testid=plan-unplaced]");
 const snap = root.querySelector("#plan-snap");
 const grid = root.querySelector("#plan-grid");
 const plan = JSON.parse(root.dataset.plan);
 const bounds = plan.bounds;
-const original = new Map(plan.seats.map((s) => [s.seat, { x: s.x, y: s.y }]));
-const current = new Map(plan.seats.map((s) => [s.seat, { x: s.x, y: s.y }]));
+
+// Every item the editor places, keyed "seat:A-01", "door:main", "kiosk:wall-1".
+const items = new Map();
+for (const s of plan.seats) items.set(`seat:${s.seat}`, { kind: "seat", id: s.seat, zone: s.zone, x: s.x, y: s.y });
+for (const d of plan.doors || []) items.set(`door:${d.door}`, { kind: "door", id: d.door, name: d.name, x: d.x, y: d.y });
+for (const k of plan.kiosks || []) items.set(`kiosk:${k.kiosk}`, { kind: "kiosk", id: k.kiosk, x: k.x, y: k.y });
+const original = new Map([...items].map(([key, it]) => [key, it.x == null ? null : { x: it.x, y: it.y }]));
+const current = new Map(original);
 const groups = new Map();
 
 function el(tag, attrs = {}, text = null) {
@@ -47,8 +56,12 @@ function setStatus(text, state = "") {
   status.dataset.state = state;
 }
 
+function same(a, b) {
+  return a === b || (a != null && b != null && a.x === b.x && a.y === b.y);
+}
+
 function moved() {
-  return [...current].filter(([id, p]) => p.x !== original.get(id).x || p.y !== original.get(id).y);
+  return [...current].filter(([key, p]) => p != null && !same(p, original.get(key)));
 }
 
 function refresh() {
@@ -56,16 +69,46 @@ function refresh() {
   saveButton.disabled = n === 0;
   resetButton.disabled = n === 0;
   root.dataset.moved = String(n);
+  drawUnplaced();
 }
 
-function place(id) {
-  const p = current.get(id);
-  const g = groups.get(id);
+function place(key) {
+  const p = current.get(key);
+  const g = groups.get(key);
+  g.style.display = p == null ? "none" : "";
+  if (p == null) return;
   g.setAttribute("transform", `translate(${p.x},${p.y})`);
   g.dataset.x = String(p.x);
   g.dataset.y = String(p.y);
-  const o = original.get(id);
-  g.classList.toggle("moved", p.x !== o.x || p.y !== o.y);
+  g.classList.toggle("moved", !same(p, original.get(key)));
+}
+
+function label(it) {
+  if (it.kind === "seat") return `${it.id} · ${plan.zones[it.zone] || it.zone}`;
+  if (it.kind === "door") return `门 / Door ${it.name || it.id}`;
+  return `点名屏 / Kiosk ${it.id}`;
+}
+
+function itemGroup(key, it) {
+  const g = el("g", { class: `plan-item plan-${it.kind}`, "data-key": key, "data-testid": `plan-${it.kind}-${it.id}`,
+                      tabindex: 0, "aria-label": label(it) });
+  g.dataset[it.kind] = it.id;
+  g.append(el("title", {}, label(it)));
+  if (it.kind === "seat") {
+    g.append(el("rect", { x: -w / 2, y: -h / 2, width: w, height: h, rx: h * 0.12 }));
+    g.append(el("text", { x: 0, y: 0, "font-size": (h * 0.32).toFixed(2) }, it.id));
+  } else if (it.kind === "door") {
+    // A door: a bar across the wall with its name under it.
+    g.append(el("rect", { x: -w * 0.6, y: -h * 0.22, width: w * 1.2, height: h * 0.44, rx: h * 0.1 }));
+    g.append(el("text", { x: 0, y: 0, "font-size": (h * 0.3).toFixed(2) }, "门"));
+    g.append(el("text", { class: "plan-caption", x: 0, y: h * 0.55, "font-size": (h * 0.26).toFixed(2) }, it.name || it.id));
+  } else {
+    // A kiosk screen: a round marker with its name under it.
+    g.append(el("circle", { r: h * 0.36 }));
+    g.append(el("text", { x: 0, y: 0, "font-size": (h * 0.3).toFixed(2) }, "屏"));
+    g.append(el("text", { class: "plan-caption", x: 0, y: h * 0.62, "font-size": (h * 0.26).toFixed(2) }, it.id));
+  }
+  return g;
 }
 
 function draw() {
@@ -79,17 +122,37 @@ function draw() {
                               "data-testid": "plan-background" }));
   }
   layers.push(el("rect", { class: "plan-outline", x: bounds.x, y: bounds.y, width: bounds.w, height: bounds.h }));
-  for (const seat of plan.seats) {
-    const g = el("g", { class: "plan-seat", "data-seat": seat.seat, "data-testid": `plan-seat-${seat.seat}`,
-                        tabindex: 0, "aria-label": `${seat.seat} (${plan.zones[seat.zone] || seat.zone})` });
-    g.append(el("title", {}, `${seat.seat} · ${plan.zones[seat.zone] || seat.zone}`));
-    g.append(el("rect", { x: -w / 2, y: -h / 2, width: w, height: h, rx: h * 0.12 }));
-    g.append(el("text", { x: 0, y: 0, "font-size": (h * 0.32).toFixed(2) }, seat.seat));
-    groups.set(seat.seat, g);
+  for (const [key, it] of items) {
+    const g = itemGroup(key, it);
+    groups.set(key, g);
     layers.push(g);
-    place(seat.seat);
   }
   svg.replaceChildren(...layers);
+  for (const key of items.keys()) place(key);
+}
+
+/** The doors and kiosk screens not on the plan, each with a button that puts it in the middle of the plan. */
+function drawUnplaced() {
+  if (!unplacedList) return;
+  const rows = [];
+  for (const [key, it] of items) {
+    if (it.kind === "seat" || current.get(key) != null) continue;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.testid = `plan-place-${it.kind}-${it.id}`;
+    button.textContent = `放到平面图上 / Place: ${label(it)}`;
+    button.addEventListener("click", () => {
+      current.set(key, clampSnap(bounds.x + bounds.w / 2, bounds.y + bounds.h / 2));
+      place(key);
+      setStatus(`${label(items.get(key))} → 请拖到位置 / drag it into place`);
+      refresh();
+    });
+    const li = document.createElement("li");
+    li.append(button);
+    rows.push(li);
+  }
+  unplacedList.replaceChildren(...rows);
+  unplacedList.closest("[data-testid=plan-unplaced-box]").hidden = rows.length === 0;
 }
 
 function toPlan(clientX, clientY) {
@@ -111,17 +174,17 @@ function clampSnap(x, y) {
   return { x: Math.round(nx * 100) / 100, y: Math.round(ny * 100) / 100 };
 }
 
-let drag = null; // {id, pointerId, dx, dy}
+let drag = null; // {key, pointerId, dx, dy}
 
 svg.addEventListener("pointerdown", (ev) => {
   if (ev.button !== undefined && ev.button > 0) return;
-  const g = ev.target.closest && ev.target.closest("[data-seat]");
+  const g = ev.target.closest && ev.target.closest("[data-key]");
   if (!g || drag) return;
   ev.preventDefault();
-  const id = g.dataset.seat;
+  const key = g.dataset.key;
   const at = toPlan(ev.clientX, ev.clientY);
-  const p = current.get(id);
-  drag = { id, pointerId: ev.pointerId, dx: p.x - at.x, dy: p.y - at.y };
+  const p = current.get(key);
+  drag = { key, pointerId: ev.pointerId, dx: p.x - at.x, dy: p.y - at.y };
   try { svg.setPointerCapture(ev.pointerId); } catch (_err) { /* synthetic pointers */ }
   g.classList.add("dragging");
   svg.append(g); // on top while it moves
@@ -130,15 +193,15 @@ svg.addEventListener("pointerdown", (ev) => {
 svg.addEventListener("pointermove", (ev) => {
   if (!drag || ev.pointerId !== drag.pointerId) return;
   const at = toPlan(ev.clientX, ev.clientY);
-  current.set(drag.id, clampSnap(at.x + drag.dx, at.y + drag.dy));
-  place(drag.id);
+  current.set(drag.key, clampSnap(at.x + drag.dx, at.y + drag.dy));
+  place(drag.key);
 });
 
 function endDrag(ev) {
   if (!drag || ev.pointerId !== drag.pointerId) return;
-  groups.get(drag.id).classList.remove("dragging");
-  const p = current.get(drag.id);
-  setStatus(`${drag.id} → (${p.x}, ${p.y})`);
+  groups.get(drag.key).classList.remove("dragging");
+  const p = current.get(drag.key);
+  setStatus(`${items.get(drag.key).id} → (${p.x}, ${p.y})`);
   drag = null;
   refresh();
 }
@@ -146,18 +209,20 @@ svg.addEventListener("pointerup", endDrag);
 svg.addEventListener("pointercancel", endDrag);
 
 resetButton.addEventListener("click", () => {
-  for (const [id, p] of original) current.set(id, { ...p });
-  for (const id of groups.keys()) place(id);
+  for (const [key, p] of original) current.set(key, p && { ...p });
+  for (const key of groups.keys()) place(key);
   setStatus("已撤销 / Undone");
   refresh();
 });
 
 saveButton.addEventListener("click", async () => {
-  const positions = moved().map(([seat, p]) => ({ seat, x: p.x, y: p.y }));
+  const changes = moved();
+  const positions = changes.map(([key, p]) => ({ [items.get(key).kind]: items.get(key).id, x: p.x, y: p.y }));
   if (!positions.length) return;
   saveButton.disabled = true;
   setStatus("正在保存… / Saving…");
-  const body = new URLSearchParams({ csrf_token: root.dataset.csrf, positions: JSON.stringify(positions) });
+  const body = new URLSearchParams({ csrf_token: root.dataset.csrf, positions: JSON.stringify(positions),
+                                     floor: root.dataset.floor || "" });
   try {
     const resp = await fetch(root.dataset.saveUrl, {
       method: "POST", body, credentials: "same-origin",
@@ -169,9 +234,9 @@ saveButton.addEventListener("click", async () => {
       refresh();
       return;
     }
-    for (const [seat, p] of positions.map((q) => [q.seat, { x: q.x, y: q.y }])) original.set(seat, p);
-    for (const id of groups.keys()) place(id);
-    setStatus(`已保存 ${answer.moved} 个坐席 / Saved ${answer.moved} seat(s)`, "saved");
+    for (const [key, p] of changes) original.set(key, { ...p });
+    for (const key of groups.keys()) place(key);
+    setStatus(`已保存 ${answer.moved} 处 / Saved ${answer.moved} position(s)`, "saved");
   } catch (err) {
     setStatus(`未保存 / Not saved: ${err}`, "error");
   }

@@ -9,6 +9,7 @@ export const DICT = {
   "zh-CN": {
     "app.title": "班前会点名",
     "lang.toggle": "English",
+    "kiosk.floor.all": "全部楼层",
     "conn.connecting": "正在连接…",
     "conn.ok": "已连接",
     "conn.lost": "连接已断开，正在重连…",
@@ -224,6 +225,7 @@ export const DICT = {
   en: {
     "app.title": "Pre-shift roll call",
     "lang.toggle": "中文",
+    "kiosk.floor.all": "All floors",
     "conn.connecting": "Connecting…",
     "conn.ok": "Connected",
     "conn.lost": "Connection lost — reconnecting…",

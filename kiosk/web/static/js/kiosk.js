@@ -78,8 +78,23 @@ function renderAll() {
   visitors.render();
 }
 
+let floorsSeen = { floors: [], scope: null }; // several floors: which this screen shows
+
+/** On a centre of several floors, the floor this screen shows (or "all floors"), above the shift. */
+function drawFloor() {
+  const el = byTestId("kiosk-floor");
+  const { floors, scope } = floorsSeen;
+  el.hidden = floors.length < 2 || !scope;
+  if (el.hidden) return;
+  const shown = floors.find((f) => f.code === scope.floor);
+  setText(el, shown ? `${shown.code} · ${language() === "en" ? shown.name_en : shown.name_zh}` : t("kiosk.floor.all"));
+  el.dataset.floor = shown ? shown.code : "all";
+}
+
 /** A full snapshot replaces the roll call board, the door panel and the alerts alike. */
 function applySnapshot(snap) {
+  floorsSeen = { floors: snap.floors || [], scope: snap.floor_scope || null };
+  drawFloor();
   board.applySnapshot(snap);
   doors.applySnapshot(snap);
   alerts.applySnapshot(snap);
@@ -108,7 +123,7 @@ function start() {
     toggle.setAttribute("aria-label", language() === "zh-CN" ? "Switch to English" : "切换为中文");
   };
   toggle.addEventListener("click", () => setLanguage(language() === "zh-CN" ? "en" : "zh-CN"));
-  onLanguageChange(() => { drawToggle(); drawConnection(); renderAll(); });
+  onLanguageChange(() => { drawToggle(); drawConnection(); drawFloor(); renderAll(); });
   drawToggle();
   doors.render(); // "waiting" until the first snapshot: never a door drawn closed before anyone knows
 
