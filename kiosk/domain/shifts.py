@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -58,6 +59,17 @@ def parse_hhmm(text: str) -> time:
 
 def occurrences_around(shifts: list[ShiftDef], now: datetime, tz: ZoneInfo) -> list[ShiftOccurrence]:
     """Every occurrence starting from yesterday to tomorrow, sorted by start."""
-    today = now.astimezone(tz).date()
+    return list(_occurrences_around_day(tuple(shifts), now.astimezone(tz).date(), tz))
+
+
+@functools.lru_cache(maxsize=64)
+def _occurrences_around_day(shifts: tuple[ShiftDef, ...], today: date, tz: ZoneInfo) -> tuple[ShiftOccurrence, ...]:
+    # The same shifts and day always give the same occurrences; every badge tap asks, so remember them.
     out = [occurrence(s, today + timedelta(days=d), tz) for s in shifts for d in (-1, 0, 1)]
-    return sorted(out, key=lambda o: (o.starts_at, o.shift.code))
+    return tuple(sorted(out, key=lambda o: (o.starts_at, o.shift.code)))
+
+
+@functools.lru_cache(maxsize=64)
+def shift_defs(rows: tuple[tuple[str, str, str, str], ...]) -> tuple[ShiftDef, ...]:
+    """Shift definitions from stored (code, name, start, end) rows; remembered, as every badge tap asks."""
+    return tuple(ShiftDef(code, name, parse_hhmm(start), parse_hhmm(end)) for code, name, start, end in rows)

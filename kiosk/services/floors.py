@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, func, insert, select, true, update
+from sqlalchemy import Connection, bindparam, func, insert, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from kiosk.domain import floors as rules
@@ -122,9 +122,14 @@ def in_scope(column: Any, scope: Scope, *, unassigned: bool = False) -> ColumnEl
     return cond | column.is_(None) if unassigned else cond
 
 
+# Prebuilt: asked on every badge tap, so built and cache-keyed once.
+_SCREEN_FLOOR = select(_screens.c.floor_id).where(_screens.c.name == bindparam("name"))
+_TWO_FLOOR_IDS = select(_floors.c.id).order_by(_floors.c.sort_order, _floors.c.id).limit(2)
+
+
 def screen_floor(conn: Connection, name: str) -> tuple[bool, int | None]:
     """(known, floor id) of the kiosk screen called ``name``; an unknown name is (False, None)."""
-    row = conn.execute(select(_screens.c.floor_id).where(_screens.c.name == name)).first()
+    row = conn.execute(_SCREEN_FLOOR, {"name": name}).first()
     return (False, None) if row is None else (True, row.floor_id)
 
 
@@ -136,8 +141,8 @@ def kiosk_floor(ctx: ServiceContext, conn: Connection, kiosk_id: str) -> int | N
     known, floor_id = screen_floor(conn, kiosk_id)
     if floor_id is not None:
         return floor_id
-    floors = list_floors(conn)
-    return floors[0].id if len(floors) == 1 else None
+    ids = conn.execute(_TWO_FLOOR_IDS).scalars().all()
+    return ids[0] if len(ids) == 1 else None
 
 
 def scope_of(floor_ids: Iterable[int | None]) -> Any:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kiosk.domain import rollcall as rules
 from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
-from kiosk.domain.shifts import ShiftDef, ShiftOccurrence, occurrence, occurrences_around, parse_hhmm
+from kiosk.domain.shifts import ShiftDef, ShiftOccurrence, occurrence, occurrences_around, shift_defs
 from kiosk.services import floors
 from kiosk.services.context import LeaderSession, ServiceContext
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError, StorageUnavailable
@@ -39,8 +39,7 @@ PIN_REQUIRED = "请输入 PIN / Enter your PIN: this needs your badge and your P
 
 def load_shifts(conn: Connection) -> list[ShiftDef]:
     """All shift definitions."""
-    rows = conn.execute(_SHIFTS).all()
-    return [ShiftDef(r.code, r.name, parse_hhmm(r.start), parse_hhmm(r.end)) for r in rows]
+    return list(shift_defs(tuple(tuple(r) for r in conn.execute(_SHIFTS))))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -112,7 +111,9 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
     policy = ctx.rollcall_policy
     try:
         with ctx.engine.begin() as conn:
-            shifts = [ShiftDef(r.code, r.name, parse_hhmm(r.start), parse_hhmm(r.end)) for r in conn.execute(_SHIFTS)]
+            # Reads first, writes last: SQLite takes the write lock at the first write, so it is held briefly.
+            reader_floor = floors.kiosk_floor(ctx, conn, reader_id)
+            shifts = load_shifts(conn)
             occ, _open = rules.current_or_next(shifts, now, policy, ctx.tz)
             # One indexed lookup gives the badge, its holder, their roster line and mark for this occurrence.
             if occ is not None:
@@ -162,7 +163,7 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
                             "day": occ.day.isoformat() if occ else None,
                             "leader_late": decision.leader_late})
             # The kiosk that read the badge shows the card; the person's own floor's board counts the mark.
-            floor_id = floors.scope_of([floors.kiosk_floor(ctx, conn, reader_id), roster_floor])
+            floor_id = floors.scope_of([reader_floor, roster_floor])
     except IntegrityError:
         # The same badge raced itself (two readers at once): the first one counted.
         logger.info("tap %s raced an earlier tap; reporting duplicate", masked_uid(uid))
