@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from kiosk.domain import doors as rules
 from kiosk.services import floors
@@ -26,6 +26,16 @@ from kiosk.store.models import Alert, Door
 logger = logging.getLogger(__name__)
 
 _doors, _alerts = Door.__table__, Alert.__table__
+
+# Prebuilt: the door rules run on every contact change, so these are built and cache-keyed once.
+_SAVE_STATE = update(_doors).where(_doors.c.id == bindparam("_id")).values(state=bindparam("_state"))
+_DOORS_OF_POINTS = select(_doors).where(_doors.c.contact_point.in_(bindparam("contacts", expanding=True))
+                                        | _doors.c.exit_point.in_(bindparam("exits", expanding=True)))
+_INSERT_ALERT = insert(_alerts)
+_OPEN_ALERTS = select(_alerts.c.id, _alerts.c.kind).where(
+    _alerts.c.door_id == bindparam("door"), _alerts.c.condition == bindparam("condition"),
+    _alerts.c.cleared_at.is_(None))
+_CLEAR_ALERT = update(_alerts).where(_alerts.c.id == bindparam("_id")).values(cleared_at=bindparam("_at"))
 
 Publication = tuple[str, dict[str, Any]]
 
@@ -82,7 +92,7 @@ def define_doors(ctx: ServiceContext, doors: list[dict[str, Any]], actor: str = 
 
 
 def _save(conn: Connection, door_id: str, state: rules.DoorState) -> None:
-    conn.execute(update(_doors).where(_doors.c.id == door_id).values(state=doorstate.dumps(state)))
+    conn.execute(_SAVE_STATE, {"_id": door_id, "_state": doorstate.dumps(state)})
 
 
 def _record(conn: Connection, door: Any, events: list[Any]) -> list[Publication]:
@@ -102,16 +112,14 @@ def _record(conn: Connection, door: Any, events: list[Any]) -> list[Publication]
             alert = {"kind": ev.name, "condition": kind or "", "severity": ev.severity, "rule": ev.rule,
                      "door_id": door.id, "subject": door.name, "message": message, "raised_at": ev.at,
                      "level": 0, "data": "{}", "floor_id": door.floor_id}
-            alert_id = conn.execute(insert(_alerts).values(**alert)).inserted_primary_key[0]
+            alert_id = conn.execute(_INSERT_ALERT, alert).inserted_primary_key[0]
             log_event(conn, at=ev.at, kind="alert_raised", actor=f"door:{door.id}", subject=str(alert_id),
                       outcome=ev.name, reason=message, rule=ev.rule)
             pubs.append(("alert_raised", alert_payload({**alert, "id": alert_id})))
         elif isinstance(ev, rules.AlarmCleared):
-            rows = conn.execute(select(_alerts.c.id, _alerts.c.kind).where(
-                _alerts.c.door_id == door.id, _alerts.c.condition == ev.alarm_kind,
-                _alerts.c.cleared_at.is_(None))).all()
+            rows = conn.execute(_OPEN_ALERTS, {"door": door.id, "condition": ev.alarm_kind}).all()
             for r in rows:
-                conn.execute(update(_alerts).where(_alerts.c.id == r.id).values(cleared_at=ev.at))
+                conn.execute(_CLEAR_ALERT, {"_id": r.id, "_at": ev.at})
                 log_event(conn, at=ev.at, kind="alert_cleared", actor=f"door:{door.id}", subject=str(r.id),
                           outcome=r.kind, reason=ev.reason, rule=ev.rule)
                 pubs.append(("alert_cleared", {"id": r.id, "kind": r.kind, "door_id": door.id,
@@ -158,8 +166,7 @@ def apply_point_changes(conn: Connection, changes: list[dict[str, Any]], now: da
     if not changes:
         return []
     points = {c["point"] for c in changes}
-    doors = conn.execute(select(_doors).where(_doors.c.contact_point.in_(points) | _doors.c.exit_point.in_(points))
-                         ).all()
+    doors = conn.execute(_DOORS_OF_POINTS, {"contacts": sorted(points), "exits": sorted(points)}).all()
     if not doors:
         return []
     pubs: list[Publication] = []

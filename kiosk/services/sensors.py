@@ -14,7 +14,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.services import doors, floor, floors
@@ -26,6 +26,18 @@ from kiosk.store.models import POINT_KINDS, Gateway, Point, SensorEvent
 logger = logging.getLogger(__name__)
 
 _gw, _points, _sev = Gateway.__table__, Point.__table__, SensorEvent.__table__
+
+# Prebuilt: every sensor batch runs these, so they are built and cache-keyed once.
+_POINTS_NAMED = select(_points).where(_points.c.id.in_(bindparam("ids", expanding=True)))
+_STORED_IDS = select(_sev.c.event_id).where(_sev.c.event_id.in_(bindparam("ids", expanding=True)))
+_INSERT_EVENTS = insert(_sev)
+_UPDATE_POINT = (update(_points).where(_points.c.id == bindparam("_id"))
+                 .values(state=bindparam("_state"), changed_at=bindparam("_changed_at"),
+                         reconciled=bindparam("_reconciled"), gateway_id=bindparam("_gateway_id")))
+_GATEWAY_SILENT = select(_gw.c.silent).where(_gw.c.id == bindparam("_id"))
+_INSERT_GATEWAY = insert(_gw)
+_GATEWAY_HEARD = (update(_gw).where(_gw.c.id == bindparam("_id"))
+                  .values(last_seen_at=bindparam("_seen"), silent=False, health=bindparam("_health")))
 
 STATES: dict[str, tuple[str, ...]] = {
     "door": ("open", "closed", "unknown", "tamper", "fault"),
@@ -141,10 +153,9 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
     try:
         with ctx.engine.begin() as conn:
             named = {e.get("point") for e in events if isinstance(e, dict) and isinstance(e.get("point"), str)}
-            points = {p.id: p for p in conn.execute(select(_points).where(_points.c.id.in_(named)))} if named else {}
+            points = {p.id: p for p in conn.execute(_POINTS_NAMED, {"ids": sorted(named)})} if named else {}
             ids = [e.get("id") for e in events if isinstance(e, dict) and isinstance(e.get("id"), str)]
-            seen = {r.event_id for r in conn.execute(select(_sev.c.event_id).where(_sev.c.event_id.in_(ids)))} \
-                if ids else set()
+            seen = {r.event_id for r in conn.execute(_STORED_IDS, {"ids": ids})} if ids else set()
             live = {pid: (p.state, p.changed_at) for pid, p in points.items()}
             rows = []
             for ev in events:
@@ -180,13 +191,13 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
                                     "reconciled": bool(ev.get("reconciled")), "gateway": gateway_id,
                                     "floor_id": points[pid].floor_id})
             if rows:
-                conn.execute(insert(_sev), rows)
+                conn.execute(_INSERT_EVENTS, rows)
             # The live state needs only each point's last change of the batch; the log gets every one.
             last = {ch["point"]: ch for ch in changes}
-            for ch in last.values():
-                conn.execute(update(_points).where(_points.c.id == ch["point"]).values(
-                    state=ch["state"], changed_at=_parse_time(ch["at"]), reconciled=ch["reconciled"],
-                    gateway_id=gateway_id))
+            if last:
+                conn.execute(_UPDATE_POINT, [{"_id": ch["point"], "_state": ch["state"],
+                                              "_changed_at": _parse_time(ch["at"]), "_reconciled": ch["reconciled"],
+                                              "_gateway_id": gateway_id} for ch in last.values()])
             log_events(conn, [{"at": _parse_time(ch["at"]), "kind": "point_changed", "actor": f"gateway:{gateway_id}",
                                "subject": ch["point"], "outcome": ch["state"],
                                "reason": "reconciled from a heartbeat" if ch["reconciled"] else "",
@@ -247,11 +258,11 @@ def _handle_badge_taps(ctx: ServiceContext, gateway_id: str, events: list[Any]) 
 def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> bool:
     """Record that a gateway was heard; True if it had been silent (or is new): the screens should hear."""
     health_json = canonical_json(health if isinstance(health, dict) else {})
-    was = conn.execute(select(_gw.c.silent).where(_gw.c.id == gateway_id)).first()
+    was = conn.execute(_GATEWAY_SILENT, {"_id": gateway_id}).first()
     if was is None:
-        conn.execute(insert(_gw).values(id=gateway_id, last_seen_at=now, silent=False, health=health_json))
+        conn.execute(_INSERT_GATEWAY, {"id": gateway_id, "last_seen_at": now, "silent": False, "health": health_json})
         return True
-    conn.execute(update(_gw).where(_gw.c.id == gateway_id).values(last_seen_at=now, silent=False, health=health_json))
+    conn.execute(_GATEWAY_HEARD, {"_id": gateway_id, "_seen": now, "_health": health_json})
     if was.silent:
         log_event(conn, at=now, kind="gateway_heard_again", actor="kiosk", subject=gateway_id, outcome="online")
     return bool(was.silent)

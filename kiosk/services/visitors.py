@@ -525,12 +525,15 @@ def _raise(conn: Connection, *, kind: str, severity: str, at: datetime, subject:
     return ("alert_raised", alert_payload({**alert, "id": alert_id}))
 
 
+_VISITORS_INSIDE = (select(_approvals.c.name, _approvals.c.organisation)
+                    .join(_cards, _cards.c.approval_id == _approvals.c.id)
+                    .where(_cards.c.released_at.is_(None), _cards.c.inside.is_(True))
+                    .order_by(_cards.c.entered_at, _cards.c.id))  # built once: asked on every forced opening
+
+
 def note_visitors_inside(conn: Connection, message: str) -> str:
     """A door alert's message naming the visitors inside the call area, if any (§6.6)."""
-    rows = conn.execute(select(_approvals.c.name, _approvals.c.organisation)
-                        .join(_cards, _cards.c.approval_id == _approvals.c.id)
-                        .where(_cards.c.released_at.is_(None), _cards.c.inside.is_(True))
-                        .order_by(_cards.c.entered_at, _cards.c.id)).all()
+    rows = conn.execute(_VISITORS_INSIDE).all()
     if not rows:
         return message
     return _fit(f"{message} Visitors inside: {', '.join(_who(r) for r in rows)}.")
