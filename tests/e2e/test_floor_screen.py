@@ -22,6 +22,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+# At import time, while the conftest module is this folder's: the integration tests have their own.
+from conftest import DEMO_DOOR, DOOR_ENV, post_json
+
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path("/tmp/kiosk-screens")
@@ -241,8 +244,6 @@ def define_placed_door(instance: Path, _floor: Any) -> None:
     from kiosk.services.context import ServiceContext
     from kiosk.store.db import make_engine, make_sessionmaker
 
-    from conftest import DEMO_DOOR
-
     cfg = load_config(instance, environ={})
     engine = make_engine(cfg["DATABASE_URL"])
     try:
@@ -253,8 +254,6 @@ def define_placed_door(instance: Path, _floor: Any) -> None:
 
 
 def test_the_door_is_on_the_map_in_its_live_colour_beside_you_are_here(kiosk_server: Any, open_page: Any) -> None:
-    from conftest import DOOR_ENV, post_json
-
     server = kiosk_server(sensors=True, env=DOOR_ENV, prepare=define_placed_door)
     operator = server.floor.on_panel[0]
     page = open_page(server.url + "/floor?kiosk=kiosk")
