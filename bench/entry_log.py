@@ -67,8 +67,8 @@ def generate(instance: Path, n_events: int, end: datetime) -> dict[str, Any]:
     con.executemany("INSERT INTO badges (uid, staff_id, status) VALUES (?, ?, 'active')",
                     [(s[4], s[0]) for s in staff])
     con.execute("INSERT INTO doors (id, name, contact_point, exit_point, readers, prewarn_s, alarm_s, "
-                "entry_window_s, tailgate_s, state) VALUES ('main', '话务区正门', 'door:main', 'exit:main', "
-                "'door-main', 20, 30, 10, 15, '')")
+                "entry_window_s, tailgate_s, state, floor_id) VALUES ('main', '话务区正门', 'door:main', 'exit:main', "
+                "'door-main', 20, 30, 10, 15, '', (SELECT id FROM floors ORDER BY sort_order, id LIMIT 1))")
     con.commit()
 
     # Bulk load: the events table's indexes and its insert trigger go, the rows go in chained, they come back.
