@@ -21,6 +21,7 @@ from kiosk.services import doors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
 from kiosk.services.rollcall import load_shifts
+from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
 from kiosk.store.models import Alert, AttendanceRecord, Badge, BadgeLockout, Event, RollCall, RosterEntry, Staff
 
@@ -112,7 +113,8 @@ def door_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | N
     if door is None:
         raise ServiceError("unknown_reader", f"Reader {reader_id!r} is not assigned to any door: add it to the "
                                              "door's readers.")
-    with ctx.engine.begin() as conn:
+    # Reads the lockout and the door state and writes them back: no other writer in between.
+    with write_transaction(ctx.engine) as conn:
         readers = [r.strip() for r in door.readers.split(",") if r.strip()]
         badge = _badge(conn, uid)
         visitor = visitor_lookup(conn, uid, now) if (badge is None and visitor_lookup is not None) else None

@@ -20,6 +20,7 @@ from kiosk.services import floors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import NotFound, ServiceError
 from kiosk.store import doorstate
+from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
 from kiosk.store.models import Alert, Door
 
@@ -29,8 +30,9 @@ _doors, _alerts = Door.__table__, Alert.__table__
 
 # Prebuilt: the door rules run on every contact change, so these are built and cache-keyed once.
 _SAVE_STATE = update(_doors).where(_doors.c.id == bindparam("_id")).values(state=bindparam("_state"))
-_DOORS_OF_POINTS = select(_doors).where(_doors.c.contact_point.in_(bindparam("contacts", expanding=True))
-                                        | _doors.c.exit_point.in_(bindparam("exits", expanding=True)))
+_DOORS_OF_POINTS = (select(_doors).where(_doors.c.contact_point.in_(bindparam("contacts", expanding=True))
+                                         | _doors.c.exit_point.in_(bindparam("exits", expanding=True)))
+                    .with_for_update())  # the state is written back: see store.db.write_transaction
 _INSERT_ALERT = insert(_alerts)
 _OPEN_ALERTS = select(_alerts.c.id, _alerts.c.kind).where(
     _alerts.c.door_id == bindparam("door"), _alerts.c.condition == bindparam("condition"),
@@ -190,7 +192,7 @@ def apply_point_changes(conn: Connection, changes: list[dict[str, Any]], now: da
 
 def grant(conn: Connection, door_id: str, at: datetime, who: str, kind: str, now: datetime) -> list[Publication]:
     """A badge or visitor card was accepted at a door's reader: it explains the next opening."""
-    door = conn.execute(select(_doors).where(_doors.c.id == door_id)).first()
+    door = conn.execute(select(_doors).where(_doors.c.id == door_id).with_for_update()).first()
     if door is None:
         raise NotFound("unknown_door", f"door {door_id!r} is not defined")
     state, events = rules.on_grant(state_of(door), at, who, kind, policy=policy_of(door))
@@ -202,8 +204,9 @@ def tick(ctx: ServiceContext) -> list[Publication]:
     """Let time pass for every door (held-open pre-warning and alarm, tailgating by duration)."""
     now = ctx.now()
     pubs: list[Publication] = []
-    with ctx.engine.begin() as conn:
-        for door in conn.execute(select(_doors)).all():
+    # Read, let time pass, write back: no contact change may commit in between (it would be undone).
+    with write_transaction(ctx.engine) as conn:
+        for door in conn.execute(select(_doors).with_for_update()).all():
             state = state_of(door)
             if state.opening is None and not state.grants:
                 continue

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.services import doors, floor, floors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
+from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import canonical_json, log_event, log_events
 from kiosk.store.models import POINT_KINDS, Gateway, Point, SensorEvent
 
@@ -151,7 +152,8 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
     changes: list[dict[str, Any]] = []
     refused_taps = _handle_badge_taps(ctx, gateway_id, events)
     try:
-        with ctx.engine.begin() as conn:
+        # Points, doors and the floor map are read and written back: no other writer in between.
+        with write_transaction(ctx.engine) as conn:
             named = {e.get("point") for e in events if isinstance(e, dict) and isinstance(e.get("point"), str)}
             points = {p.id: p for p in conn.execute(_POINTS_NAMED, {"ids": sorted(named)})} if named else {}
             ids = [e.get("id") for e in events if isinstance(e, dict) and isinstance(e.get("id"), str)]
@@ -274,7 +276,7 @@ def check_silent(ctx: ServiceContext) -> list[str]:
     cutoff = now - timedelta(seconds=float(ctx.config["GATEWAY_SILENT_SECONDS"]))
     went_silent = []
     changes = []
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         for gw in conn.execute(select(_gw).where(_gw.c.silent.is_(False), _gw.c.last_seen_at < cutoff)).all():
             conn.execute(update(_gw).where(_gw.c.id == gw.id).values(silent=True))
             went_silent.append(gw.id)

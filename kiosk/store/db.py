@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -54,6 +56,34 @@ def make_engine(url: str) -> Engine:
     # A database that restarts: pre-ping replaces dead pooled connections.
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=5,
                          connect_args=_connect_args(parsed.get_backend_name()))
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that reads shared state and writes it back, with no other writer in between.
+
+    pysqlite opens its transaction only at the first write, so two threads could read the same door
+    state, and the later commit would silently undo the earlier one (a timer round undoing a contact
+    change: a lost forced-open alarm). On SQLite this takes the write lock first (``BEGIN IMMEDIATE``;
+    other writers wait in the busy handler). On PostgreSQL, callers lock the rows they read and will
+    write back (``SELECT ... FOR UPDATE``, which SQLite ignores).
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            try:
+                conn.exec_driver_sql("ROLLBACK")
+            except SQLAlchemyError:
+                pass  # SQLite may have rolled back already (a full disk); the first error is the one to see
+            raise
+        conn.exec_driver_sql("COMMIT")
 
 
 def ping(engine: Engine) -> None:

@@ -154,3 +154,37 @@ def test_a_door_names_its_contact_point_so_the_screen_can_put_its_countdown_on_t
     assert (door["door_id"], door["contact_point"], door["alarm_s"]) == ("main", "door:main", 30)
     changed = published(floor, "door_changed")[-1]
     assert changed["contact_point"] == "door:main" and changed["alarm_in_seconds"] == 30
+
+
+def test_a_timer_round_running_beside_a_contact_change_never_undoes_it(gw, floor, clock, monkeypatch):
+    # The door is open (a forced opening, alarm raised); the timer round reads it. Before the round writes the
+    # state back, the door closes and opens again in another thread. Writing back what the round read would
+    # undo both: the door would look still open from the first opening, and the second forced opening would
+    # raise nothing. The round must hold the door until it is done, and the contact changes come after it.
+    import threading
+
+    from kiosk.domain import doors as door_rules
+
+    gw.send("door:main", "open")
+    clock.set(clock.now + timedelta(seconds=1))
+    rules_tick, other = door_rules.tick, []
+
+    def tick_while_the_door_moves(state, now, policy):
+        if not other:
+            def close_and_open_again():
+                gw.send("door:main", "closed")
+                gw.send("door:main", "open")
+
+            other.append(threading.Thread(target=close_and_open_again))
+            other[0].start()
+            other[0].join(0.5)  # without the lock it finishes here, inside the round
+        return rules_tick(state, now, policy)
+
+    monkeypatch.setattr(door_rules, "tick", tick_while_the_door_moves)
+    doors.tick(floor)
+    other[0].join(10)
+    assert not other[0].is_alive()
+    assert [a.kind for a in alerts(floor)] == ["door_forced_open", "door_forced_open"]
+    with floor.engine.connect() as conn:
+        state = doors.state_of(conn.execute(select(Door.__table__)).one())
+    assert state.contact.value == "open" and state.opening.started_at == clock.now
