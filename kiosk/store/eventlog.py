@@ -28,6 +28,7 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import Connection, Engine, String, bindparam, delete, func, insert, select, text, type_coerce, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from kiosk.store.db import write_transaction
 from kiosk.store.models import Event, EventLogPurge
 
 _events = Event.__table__
@@ -102,23 +103,9 @@ def chain_hash(prev_hash: Any, row_json: str) -> str:
 @contextmanager
 def sealing_transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction that holds the sealer's lock: only one sealer (or purge) per database at a time."""
-    if engine.dialect.name == "sqlite":
-        # pysqlite would open a DEFERRED transaction at the first write, after our read of the head;
-        # BEGIN IMMEDIATE takes the write lock first, so two processes cannot both continue one head.
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                try:
-                    conn.exec_driver_sql("ROLLBACK")
-                except SQLAlchemyError:
-                    pass  # SQLite may have rolled back already (a full disk); the first error is the one to see
-                raise
-            conn.exec_driver_sql("COMMIT")
-        return
-    with engine.begin() as conn:
+    # SQLite: BEGIN IMMEDIATE takes the write lock before our read of the head, so two processes cannot both
+    # continue one head. PostgreSQL: an advisory lock held until the transaction ends.
+    with write_transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
         yield conn
