@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -12,7 +14,6 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -58,32 +59,46 @@ def make_engine(url: str) -> Engine:
                          connect_args=_connect_args(parsed.get_backend_name()))
 
 
+_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
+_WRITERS_GUARD = threading.Lock()
+
+
+def writer_lock(engine: Engine) -> threading.RLock:
+    """This process's turn to write to a SQLite database: its threads queue here, not in SQLite.
+
+    SQLite's busy handler sleeps 1, 2, 5, 10 ... ms between tries for a lock another connection holds,
+    so a badge tap that met the sealer's write would wait milliseconds after the write ended. Threads of
+    one process wait on this lock instead and go the moment it is free; other processes (the command
+    line) still meet the busy handler. Reentrant: a nested write on the same thread fails in SQLite as
+    before (the busy timeout) instead of hanging here.
+    """
+    with _WRITERS_GUARD:
+        lock = _WRITERS.get(engine)
+        if lock is None:
+            lock = _WRITERS[engine] = threading.RLock()
+        return lock
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that reads shared state and writes it back, with no other writer in between.
 
     pysqlite opens its transaction only at the first write, so two threads could read the same door
     state, and the later commit would silently undo the earlier one (a timer round undoing a contact
-    change: a lost forced-open alarm). On SQLite this takes the write lock first (``BEGIN IMMEDIATE``;
-    other writers wait in the busy handler). On PostgreSQL, callers lock the rows they read and will
-    write back (``SELECT ... FOR UPDATE``, which SQLite ignores).
+    change: a lost forced-open alarm). On SQLite this takes the write lock first (``BEGIN IMMEDIATE``),
+    after this process's :func:`writer_lock`: its own threads queue there, other processes wait in
+    SQLite's busy handler. On PostgreSQL, callers lock the rows they read and will write back
+    (``SELECT ... FOR UPDATE``, which SQLite ignores).
     """
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             yield conn
         return
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
+    # pysqlite begins a transaction by itself only before a write, and only when none is open: this
+    # explicit BEGIN IMMEDIATE is the transaction SQLAlchemy then commits or rolls back.
+    with writer_lock(engine), engine.begin() as conn:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            try:
-                conn.exec_driver_sql("ROLLBACK")
-            except SQLAlchemyError:
-                pass  # SQLite may have rolled back already (a full disk); the first error is the one to see
-            raise
-        conn.exec_driver_sql("COMMIT")
+        yield conn
 
 
 def ping(engine: Engine) -> None:
