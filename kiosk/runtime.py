@@ -53,6 +53,7 @@ class Runtime:
         self.lease = TimerLease(self.ctx.engine, app.config["INSTANCE_PATH"])
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._sealer: threading.Thread | None = None
         self.tick_started: float | None = None  # monotonic, while a tick runs: the watchdog sees a stuck one
         self.entry_log = EntryLogTimer(self.ctx)
 
@@ -87,6 +88,8 @@ class Runtime:
             self.demo_floor.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="kiosk-timers", daemon=True)
         self._ticker.start()
+        self._sealer = threading.Thread(target=self._seal_loop, name="entry-log", daemon=True)
+        self._sealer.start()
         logger.info("reader %s (%s) and timers started", self.reader_id, cfg["NFC_DEVICE"])
 
     def stop(self) -> None:
@@ -98,8 +101,9 @@ class Runtime:
             self.sensors.stop()
         if self.demo_floor is not None:
             self.demo_floor.stop()
-        if self._ticker is not None:
-            self._ticker.join(timeout=5)
+        for thread in (self._ticker, self._sealer):
+            if thread is not None:
+                thread.join(timeout=5)
         self.lease.release()
 
     def _on_tap(self, read: BadgeRead) -> None:
@@ -131,9 +135,20 @@ class Runtime:
             finally:
                 self.tick_started = None
 
+    def _seal_loop(self) -> None:
+        # Sealing, checkpoints and the daily purge, on their own thread: the door and alert timers never
+        # wait for a seal that is waiting for a lull between taps.
+        while not self._stop.wait(self.tick_seconds):
+            if not self.lease.held:
+                continue  # the timer thread takes and keeps the lease; the process holding it seals
+            try:
+                self.entry_log.tick()
+            except Exception:
+                logger.exception("sealing the entry log failed; will try again")
+
     def timers_alive(self) -> bool:
-        """True while the timer thread runs."""
-        return self._ticker is not None and self._ticker.is_alive()
+        """True while the timer thread and the entry log's thread run."""
+        return all(t is not None and t.is_alive() for t in (self._ticker, self._sealer))
 
     def tick(self) -> None:
         """One round: the floor's timers if this process holds the lease; this process's leader sessions always."""
@@ -145,12 +160,13 @@ class Runtime:
                 rollcall.end_leader_session(self.ctx, kiosk_id)
 
     def floor_timers(self) -> None:
-        """Close roll calls at window end, door, floor and visitor timers, escalation, sealing the log."""
-        rollcall.tick(self.ctx)
-        sensors.check_silent(self.ctx)
-        doors.tick(self.ctx)
-        floor.tick(self.ctx)
-        visitors.tick(self.ctx)
-        alerts.escalate(self.ctx, self.notifiers)
-        # Last, so the rows this tick wrote are sealed within the same second.
-        self.entry_log.tick()
+        """Close roll calls at window end, door, floor and visitor timers, escalation (sealing: ``_seal_loop``).
+
+        Between the steps, a badge tap or door event being handled goes first (``ServiceContext.priority``).
+        """
+        step_aside = self.ctx.priority.step_aside
+        for step in (lambda: rollcall.tick(self.ctx), lambda: sensors.check_silent(self.ctx),
+                     lambda: doors.tick(self.ctx), lambda: floor.tick(self.ctx), lambda: visitors.tick(self.ctx),
+                     lambda: alerts.escalate(self.ctx, self.notifiers)):
+            step_aside()
+            step()

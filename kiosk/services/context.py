@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiosk.domain.rollcall import RollCallPolicy
+from kiosk.services.catalog import CatalogCache
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,60 @@ class LeaderSession:
     pin_failures: int = 0
 
 
+class Priority:
+    """Work people wait for (a badge tap, a door event) goes first; housekeeping steps aside.
+
+    Foreground work runs inside :meth:`foreground`. Background work calls, between small steps,
+    :meth:`step_aside` (wait while foreground work runs: the timer round) or :meth:`wait_for_lull` (wait
+    until none has run for a moment: sealing the log, which can wait). Background and foreground threads
+    share one interpreter lock: a tap that met a sealing round took turns with it and arrived late.
+    """
+
+    def __init__(self) -> None:
+        self._busy = 0
+        self._guard = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._last_end = float("-inf")  # monotonic time the last foreground work ended
+
+    @contextmanager
+    def foreground(self) -> Iterator[None]:
+        """Mark latency-critical work for its duration."""
+        with self._guard:
+            self._busy += 1
+            self._idle.clear()
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._busy -= 1
+                if not self._busy:
+                    self._last_end = time.monotonic()
+                    self._idle.set()
+
+    def step_aside(self, max_wait: float = 0.05) -> bool:
+        """Let running foreground work finish first (waiting at most ``max_wait`` s); False if it still runs."""
+        return self._idle.is_set() or self._idle.wait(max_wait)
+
+    def wait_for_lull(self, until: float, quiet: float = 0.005) -> bool:
+        """Wait until no foreground work has run for ``quiet`` s, or until monotonic time ``until``.
+
+        Returns False when ``until`` came first: the caller then goes on anyway (after :meth:`step_aside`),
+        so a steady stream of taps delays background work by a bounded time but never starves it.
+        """
+        while True:
+            now = time.monotonic()
+            if now >= until:
+                return False
+            if not self._idle.is_set():
+                self._idle.wait(until - now)
+                continue
+            calm = now - self._last_end
+            if calm >= quiet:
+                return True
+            time.sleep(min(quiet - calm, until - now))
+
+
 @dataclass
 class ServiceContext:
     """Shared by the web layer, the CLI and device threads of one process."""
@@ -57,6 +114,8 @@ class ServiceContext:
     reader_health: dict[str, dict[str, str]] = field(default_factory=dict)
     leader_sessions: dict[str, LeaderSession] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    priority: Priority = field(default_factory=Priority)
+    catalog: CatalogCache = field(default_factory=CatalogCache)
 
     @property
     def tz(self) -> ZoneInfo:

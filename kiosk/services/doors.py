@@ -22,6 +22,7 @@ from kiosk.services.errors import NotFound, ServiceError
 from kiosk.store import doorstate
 from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
+from kiosk.store.lean import Prepared
 from kiosk.store.models import Alert, Door
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,15 @@ _OPEN_ALERTS = select(_alerts.c.id, _alerts.c.kind).where(
     _alerts.c.door_id == bindparam("door"), _alerts.c.condition == bindparam("condition"),
     _alerts.c.cleared_at.is_(None))
 _CLEAR_ALERT = update(_alerts).where(_alerts.c.id == bindparam("_id")).values(cleared_at=bindparam("_at"))
+# A contact change usually concerns one point: these run straight on the driver (kiosk.store.lean).
+_DOORS_OF_POINT = Prepared(select(_doors).where((_doors.c.contact_point == bindparam("point"))
+                                                | (_doors.c.exit_point == bindparam("point"))).with_for_update())
+_SAVE_STATE_LEAN = Prepared(_SAVE_STATE)
+_ALERT_KEYS = ("kind", "condition", "severity", "rule", "door_id", "subject", "message", "raised_at", "level", "data",
+               "floor_id")
+_INSERT_ALERT_LEAN = Prepared(insert(_alerts).returning(_alerts.c.id), keys=_ALERT_KEYS)
+_OPEN_ALERTS_LEAN = Prepared(_OPEN_ALERTS)
+_CLEAR_ALERT_LEAN = Prepared(_CLEAR_ALERT)
 
 Publication = tuple[str, dict[str, Any]]
 
@@ -94,7 +104,7 @@ def define_doors(ctx: ServiceContext, doors: list[dict[str, Any]], actor: str = 
 
 
 def _save(conn: Connection, door_id: str, state: rules.DoorState) -> None:
-    conn.execute(_SAVE_STATE, {"_id": door_id, "_state": doorstate.dumps(state)})
+    _SAVE_STATE_LEAN.run(conn, {"_id": door_id, "_state": doorstate.dumps(state)})
 
 
 def _record(conn: Connection, door: Any, events: list[Any]) -> list[Publication]:
@@ -114,14 +124,14 @@ def _record(conn: Connection, door: Any, events: list[Any]) -> list[Publication]
             alert = {"kind": ev.name, "condition": kind or "", "severity": ev.severity, "rule": ev.rule,
                      "door_id": door.id, "subject": door.name, "message": message, "raised_at": ev.at,
                      "level": 0, "data": "{}", "floor_id": door.floor_id}
-            alert_id = conn.execute(_INSERT_ALERT, alert).inserted_primary_key[0]
+            alert_id = _INSERT_ALERT_LEAN.scalar(conn, alert)
             log_event(conn, at=ev.at, kind="alert_raised", actor=f"door:{door.id}", subject=str(alert_id),
                       outcome=ev.name, reason=message, rule=ev.rule)
             pubs.append(("alert_raised", alert_payload({**alert, "id": alert_id})))
         elif isinstance(ev, rules.AlarmCleared):
-            rows = conn.execute(_OPEN_ALERTS, {"door": door.id, "condition": ev.alarm_kind}).all()
+            rows = _OPEN_ALERTS_LEAN.all(conn, {"door": door.id, "condition": ev.alarm_kind})
             for r in rows:
-                conn.execute(_CLEAR_ALERT, {"_id": r.id, "_at": ev.at})
+                _CLEAR_ALERT_LEAN.run(conn, {"_id": r.id, "_at": ev.at})
                 log_event(conn, at=ev.at, kind="alert_cleared", actor=f"door:{door.id}", subject=str(r.id),
                           outcome=r.kind, reason=ev.reason, rule=ev.rule)
                 pubs.append(("alert_cleared", {"id": r.id, "kind": r.kind, "door_id": door.id,
@@ -167,8 +177,9 @@ def apply_point_changes(conn: Connection, changes: list[dict[str, Any]], now: da
     """Run door contact and exit button changes through the door rules, in the caller's transaction."""
     if not changes:
         return []
-    points = {c["point"] for c in changes}
-    doors = conn.execute(_DOORS_OF_POINTS, {"contacts": sorted(points), "exits": sorted(points)}).all()
+    points = sorted({c["point"] for c in changes})
+    doors = (_DOORS_OF_POINT.all(conn, {"point": points[0]}) if len(points) == 1 else
+             conn.execute(_DOORS_OF_POINTS, {"contacts": points, "exits": points}).all())
     if not doors:
         return []
     pubs: list[Publication] = []

@@ -21,7 +21,9 @@ from kiosk.domain.shifts import ShiftDef, ShiftOccurrence, occurrence, occurrenc
 from kiosk.services import floors
 from kiosk.services.context import LeaderSession, ServiceContext
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError, StorageUnavailable
+from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
+from kiosk.store.lean import Prepared
 from kiosk.store.models import (AttendanceRecord, Badge, DailyQuestion, Notice, RollCall, RosterEntry, Shift,
                                 Staff)
 
@@ -74,10 +76,16 @@ def current(ctx: ServiceContext, conn: Connection) -> tuple[ShiftOccurrence | No
 # Prebuilt statements for the tap path: built and cache-keyed once, not per tap.
 _SHIFTS = select(_shifts.c.code, _shifts.c.name, _shifts.c.start, _shifts.c.end)
 _rc_for_tap = _rollcalls.alias("rc")
+_other_line = _roster.alias("other_line")
+# A person with no line on this shift: the shift they are rostered on that day, if any ("not on this shift").
+_OTHER_SHIFT_OF_DAY = (select(_other_line.c.shift_code)
+                       .where(_other_line.c.staff_id == _staff.c.id, _other_line.c.day == bindparam("day"))
+                       .limit(1).scalar_subquery())
 _TAP_FACTS = (
     select(_badges.c.status, _staff.c.id, _staff.c.employee_no, _staff.c.name, _staff.c.role, _staff.c.active,
            _roster.c.seat_id, _roster.c.duty, _roster.c.floor_id, _rc_for_tap.c.id.label("rc_id"),
-           _rc_for_tap.c.closed_at.label("rc_closed_at"), _att.c.status.label("mark"))
+           _rc_for_tap.c.closed_at.label("rc_closed_at"), _att.c.status.label("mark"),
+           _OTHER_SHIFT_OF_DAY.label("other_shift"))
     .select_from(_badges)
     .join(_staff, _staff.c.id == _badges.c.staff_id)
     .outerjoin(_roster, and_(_roster.c.staff_id == _staff.c.id, _roster.c.day == bindparam("day"),
@@ -91,9 +99,11 @@ _TAP_FACTS = (
 _BADGE_ONLY = (select(_badges.c.status, _staff.c.id, _staff.c.employee_no, _staff.c.name, _staff.c.role,
                       _staff.c.active)
                .join(_staff, _staff.c.id == _badges.c.staff_id).where(_badges.c.uid == bindparam("uid")))
-_OTHER_SHIFT = select(_roster.c.shift_code).where(_roster.c.staff_id == bindparam("staff_id"),
-                                                  _roster.c.day == bindparam("day"))
 _INSERT_MARK = insert(_att)
+# The tap's own statements run straight on the driver (kiosk.store.lean): one tap, one short transaction.
+_TAP_FACTS_LEAN = Prepared(_TAP_FACTS)
+_BADGE_ONLY_LEAN = Prepared(_BADGE_ONLY)
+_INSERT_MARK_LEAN = Prepared(_INSERT_MARK, keys=("rollcall_id", "staff_id", "status", "at", "leader_late", "manual"))
 
 
 def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
@@ -110,16 +120,17 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
         raise ServiceError("invalid_uid", str(exc)) from None
     policy = ctx.rollcall_policy
     try:
-        with ctx.engine.begin() as conn:
-            # Reads first, writes last: SQLite takes the write lock at the first write, so it is held briefly.
-            reader_floor = floors.kiosk_floor(ctx, conn, reader_id)
-            shifts = load_shifts(conn)
+        with write_transaction(ctx.engine) as conn:
+            # The mark is decided from what is read here: no other writer in between.
+            catalog = ctx.catalog.read(conn)
+            reader_floor = catalog.kiosk_floor(reader_id)
+            shifts = catalog.shifts
             occ, _open = rules.current_or_next(shifts, now, policy, ctx.tz)
             # One indexed lookup gives the badge, its holder, their roster line and mark for this occurrence.
             if occ is not None:
-                row = conn.execute(_TAP_FACTS, {"uid": uid, "day": occ.day, "shift": occ.shift.code}).first()
+                row = _TAP_FACTS_LEAN.first(conn, {"uid": uid, "day": occ.day, "shift": occ.shift.code})
             else:
-                row = conn.execute(_BADGE_ONLY, {"uid": uid}).first()
+                row = _BADGE_ONLY_LEAN.first(conn, {"uid": uid})
             badge = staff_id = None
             roster: dict[str, rules.RosterLine] = {}
             answered: set[str] = set()
@@ -139,8 +150,7 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
                     if row.mark in ("present", "late"):
                         answered.add(row.employee_no)
                 else:
-                    other = conn.execute(_OTHER_SHIFT, {"staff_id": staff_id, "day": occ.day}).first()
-                    other_shift = other.shift_code if other else None
+                    other_shift = row.other_shift
             decision = rules.decide_tap(badge, occ, roster, answered, now, policy, other_shift)
             if other_shift and decision.outcome is rules.Outcome.NOT_ON_ROSTER:
                 names = {sd.code: sd.name for sd in shifts}
@@ -152,9 +162,9 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
             if decision.outcome.accepted:
                 if rc_id is None:
                     rc_id = _rollcall_row(conn, occ, create=True, floor_id=roster_floor).id
-                conn.execute(_INSERT_MARK, {"rollcall_id": rc_id, "staff_id": staff_id,
-                                            "status": decision.outcome.value, "at": now,
-                                            "leader_late": decision.leader_late, "manual": False})
+                _INSERT_MARK_LEAN.run(conn, {"rollcall_id": rc_id, "staff_id": staff_id,
+                                             "status": decision.outcome.value, "at": now,
+                                             "leader_late": decision.leader_late, "manual": False})
             log_event(conn, at=now, kind="rollcall_tap", actor=f"reader:{reader_id}", subject=uid,
                       outcome=decision.outcome.value, rule=decision.rule,
                       reason=_reason(decision),

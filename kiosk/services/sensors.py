@@ -21,6 +21,7 @@ from kiosk.services import doors, floor, floors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
 from kiosk.store.db import write_transaction
+from kiosk.store.lean import Prepared
 from kiosk.store.eventlog import canonical_json, log_event, log_events
 from kiosk.store.models import POINT_KINDS, Gateway, Point, SensorEvent
 
@@ -39,6 +40,14 @@ _GATEWAY_SILENT = select(_gw.c.silent).where(_gw.c.id == bindparam("_id"))
 _INSERT_GATEWAY = insert(_gw)
 _GATEWAY_HEARD = (update(_gw).where(_gw.c.id == bindparam("_id"))
                   .values(last_seen_at=bindparam("_seen"), silent=False, health=bindparam("_health")))
+# The usual batch is one change of one point: its statements run straight on the driver (kiosk.store.lean).
+_POINT_ONE = Prepared(select(_points).where(_points.c.id == bindparam("id")))
+_STORED_ID_ONE = Prepared(select(_sev.c.event_id).where(_sev.c.event_id == bindparam("id")))
+_INSERT_EVENTS_LEAN = Prepared(_INSERT_EVENTS, keys=("event_id", "gateway_id", "type", "point_id", "state", "previous",
+                                                     "reconciled", "at", "received_at", "data"))
+_UPDATE_POINT_LEAN = Prepared(_UPDATE_POINT)
+_GATEWAY_SILENT_LEAN = Prepared(_GATEWAY_SILENT)
+_GATEWAY_HEARD_LEAN = Prepared(_GATEWAY_HEARD)
 
 STATES: dict[str, tuple[str, ...]] = {
     "door": ("open", "closed", "unknown", "tamper", "fault"),
@@ -135,7 +144,15 @@ def _validate(ev: Any, points: dict[str, Any], gateway_id: str) -> str | None:
 
 
 def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | None) -> dict[str, Any]:
-    """Verify, validate and store one batch; return accepted ids and refused ids with reasons."""
+    """Verify, validate and store one batch; return accepted ids and refused ids with reasons.
+
+    A door event is what a leader waits for: the timers step aside meanwhile (``ServiceContext.priority``).
+    """
+    with ctx.priority.foreground():
+        return _ingest(ctx, gateway_id, body, signature)
+
+
+def _ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | None) -> dict[str, Any]:
     verify(ctx, gateway_id, body, signature)
     try:
         doc = json.loads(body)
@@ -155,9 +172,9 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
         # Points, doors and the floor map are read and written back: no other writer in between.
         with write_transaction(ctx.engine) as conn:
             named = {e.get("point") for e in events if isinstance(e, dict) and isinstance(e.get("point"), str)}
-            points = {p.id: p for p in conn.execute(_POINTS_NAMED, {"ids": sorted(named)})} if named else {}
+            points = _points_named(conn, sorted(named))
             ids = [e.get("id") for e in events if isinstance(e, dict) and isinstance(e.get("id"), str)]
-            seen = {r.event_id for r in conn.execute(_STORED_IDS, {"ids": ids})} if ids else set()
+            seen = _stored_ids(conn, ids)
             live = {pid: (p.state, p.changed_at) for pid, p in points.items()}
             rows = []
             for ev in events:
@@ -192,14 +209,12 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
                                     "state": ev["state"], "previous": state, "at": _iso(at),
                                     "reconciled": bool(ev.get("reconciled")), "gateway": gateway_id,
                                     "floor_id": points[pid].floor_id})
-            if rows:
-                conn.execute(_INSERT_EVENTS, rows)
+            _INSERT_EVENTS_LEAN.run_many(conn, rows)
             # The live state needs only each point's last change of the batch; the log gets every one.
             last = {ch["point"]: ch for ch in changes}
-            if last:
-                conn.execute(_UPDATE_POINT, [{"_id": ch["point"], "_state": ch["state"],
-                                              "_changed_at": _parse_time(ch["at"]), "_reconciled": ch["reconciled"],
-                                              "_gateway_id": gateway_id} for ch in last.values()])
+            _UPDATE_POINT_LEAN.run_many(conn, [{"_id": ch["point"], "_state": ch["state"],
+                                                "_changed_at": _parse_time(ch["at"]), "_reconciled": ch["reconciled"],
+                                                "_gateway_id": gateway_id} for ch in last.values()])
             log_events(conn, [{"at": _parse_time(ch["at"]), "kind": "point_changed", "actor": f"gateway:{gateway_id}",
                                "subject": ch["point"], "outcome": ch["state"],
                                "reason": "reconciled from a heartbeat" if ch["reconciled"] else "",
@@ -217,7 +232,7 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
     except IntegrityError:
         # Two deliveries of the same batch raced; the other one stored it. Answer from the database.
         logger.info("gateway %s: concurrent delivery; answering again", gateway_id)
-        return ingest(ctx, gateway_id, body, signature)
+        return _ingest(ctx, gateway_id, body, signature)
     for r in rejected:
         logger.warning("gateway %s event %s refused: %s", gateway_id, r["id"], r["reason"])
     if came_back:
@@ -257,14 +272,29 @@ def _handle_badge_taps(ctx: ServiceContext, gateway_id: str, events: list[Any]) 
     return refused
 
 
+def _points_named(conn: Any, ids: list[str]) -> dict[str, Any]:
+    """The points of these ids, by id."""
+    if len(ids) == 1:
+        row = _POINT_ONE.first(conn, {"id": ids[0]})
+        return {row.id: row} if row is not None else {}
+    return {p.id: p for p in conn.execute(_POINTS_NAMED, {"ids": ids})} if ids else {}
+
+
+def _stored_ids(conn: Any, ids: list[str]) -> set[str]:
+    """Which of these event ids are stored already (sent before, an answer the gateway never got)."""
+    if len(ids) == 1:
+        return {ids[0]} if _STORED_ID_ONE.first(conn, {"id": ids[0]}) is not None else set()
+    return {r.event_id for r in conn.execute(_STORED_IDS, {"ids": ids})} if ids else set()
+
+
 def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> bool:
     """Record that a gateway was heard; True if it had been silent (or is new): the screens should hear."""
     health_json = canonical_json(health if isinstance(health, dict) else {})
-    was = conn.execute(_GATEWAY_SILENT, {"_id": gateway_id}).first()
+    was = _GATEWAY_SILENT_LEAN.first(conn, {"_id": gateway_id})
     if was is None:
         conn.execute(_INSERT_GATEWAY, {"id": gateway_id, "last_seen_at": now, "silent": False, "health": health_json})
         return True
-    conn.execute(_GATEWAY_HEARD, {"_id": gateway_id, "_seen": now, "_health": health_json})
+    _GATEWAY_HEARD_LEAN.run(conn, {"_id": gateway_id, "_seen": now, "_health": health_json})
     if was.silent:
         log_event(conn, at=now, kind="gateway_heard_again", actor="kiosk", subject=gateway_id, outcome="online")
     return bool(was.silent)

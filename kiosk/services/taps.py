@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kiosk.services import door_access, doors, rollcall, visitors
+from kiosk.services import door_access, rollcall, visitors
 from kiosk.services.context import ServiceContext
 
 KIOSK_READER = "kiosk"
@@ -25,16 +25,28 @@ def is_rollcall_reader(reader_id: str) -> bool:
 
 
 def handle(ctx: ServiceContext, uid: str, reader_id: str, at: datetime | None = None) -> dict[str, Any]:
-    """Route one tap; return what each capability decided."""
+    """Route one tap; return what each capability decided. The timers step aside meanwhile."""
+    with ctx.priority.foreground():
+        return _route(ctx, uid, reader_id, at)
+
+
+def _route(ctx: ServiceContext, uid: str, reader_id: str, at: datetime | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if is_rollcall_reader(reader_id):
         visitor = visitors.kiosk_tap(ctx, uid, reader_id, at=at)
         if visitor is not None:
             return {"visitor": visitor}
         out["rollcall"] = rollcall.record_tap(ctx, uid, reader_id, at=at)
-    with ctx.engine.connect() as conn:
-        at_door = doors.door_for_reader(conn, reader_id) is not None
-    if at_door or not is_rollcall_reader(reader_id):
+    if not is_rollcall_reader(reader_id) or _at_door(ctx, reader_id):
         out["door"] = door_access.door_tap(ctx, uid, reader_id, at=at, visitor_lookup=visitors.lookup)
         visitors.after_door_tap(ctx, uid, out["door"])
     return out
+
+
+def _at_door(ctx: ServiceContext, reader_id: str) -> bool:
+    """Whether a kiosk's reader also stands at a door: from the set-up the roll call just checked."""
+    catalog = ctx.catalog.last()
+    if catalog is None:
+        with ctx.engine.connect() as conn:
+            catalog = ctx.catalog.read(conn)
+    return catalog.door_for_reader(reader_id) is not None

@@ -45,6 +45,7 @@ from kiosk.services.context import ServiceContext
 from kiosk.services.doors import Publication, alert_payload, iso, publish_all
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
 from kiosk.store.eventlog import log_event
+from kiosk.store.lean import Prepared
 from kiosk.store.models import Alert, Badge, Door, Staff, VisitorApproval, VisitorCard
 
 logger = logging.getLogger(__name__)
@@ -529,11 +530,12 @@ _VISITORS_INSIDE = (select(_approvals.c.name, _approvals.c.organisation)
                     .join(_cards, _cards.c.approval_id == _approvals.c.id)
                     .where(_cards.c.released_at.is_(None), _cards.c.inside.is_(True))
                     .order_by(_cards.c.entered_at, _cards.c.id))  # built once: asked on every forced opening
+_VISITORS_INSIDE_LEAN = Prepared(_VISITORS_INSIDE)  # straight on the driver (kiosk.store.lean)
 
 
 def note_visitors_inside(conn: Connection, message: str) -> str:
     """A door alert's message naming the visitors inside the call area, if any (§6.6)."""
-    rows = conn.execute(_VISITORS_INSIDE).all()
+    rows = _VISITORS_INSIDE_LEAN.all(conn)
     if not rows:
         return message
     return _fit(f"{message} Visitors inside: {', '.join(_who(r) for r in rows)}.")

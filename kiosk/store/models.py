@@ -103,6 +103,17 @@ class Floor(Base):
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CatalogVersion(Base):
+    """One row: how many times the floor's set-up (shifts, screens, floors, door readers) has changed.
+
+    Raised by triggers (migration 0012), never by code; kiosk.services.catalog reads it on every tap.
+    """
+
+    __tablename__ = "catalog_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 # A row written without a floor lands on the first floor (by sort order): on a one-floor site, the only one,
 # so code and files that know nothing of floors keep working. Rendered inline into the INSERT.
 FIRST_FLOOR = (select(Floor.__table__.c.id).order_by(Floor.__table__.c.sort_order, Floor.__table__.c.id).limit(1)

@@ -186,8 +186,8 @@ def test_a_batch_hashed_before_another_sealer_moved_the_head_is_chained_afresh_u
     chain_outside_the_lock = eventlog._chain
     raced = []
 
-    def chain_then_race(last, rows):
-        params = chain_outside_the_lock(last, rows)
+    def chain_then_race(last, rows, step_aside=None):
+        params = chain_outside_the_lock(last, rows, step_aside)
         if not raced:  # another sealer gets the lock first and seals two rows
             raced.append(True)
             with eventlog.sealing_transaction(engine) as conn:
@@ -456,6 +456,26 @@ def test_the_timer_seals_every_tick_checkpoints_every_fifteen_minutes_and_purges
     assert entrylog.verify(ctx, folder).ok
 
 
+def test_the_timer_seals_in_a_lull_between_taps_and_during_a_rush_no_later_than_its_deadline(ctx, clock, monkeypatch):
+    timer = entrylog.EntryLogTimer(ctx)
+    write(ctx.engine, 3, start=clock.now)
+    sealing = threading.Thread(target=timer.tick)
+    with ctx.priority.foreground():  # a badge tap being handled
+        sealing.start()
+        sealing.join(0.3)
+        assert sealing.is_alive(), "the seal did not wait for the tap"
+        assert [r.seq for r in chain(ctx.engine)] == [None, None, None]
+    sealing.join(10)
+    assert not sealing.is_alive() and [r.seq for r in chain(ctx.engine)] == [1, 2, 3]
+
+    # A rush that never pauses: the rows wait at most SEAL_MAX_DEFER_SECONDS, then are sealed regardless.
+    monkeypatch.setattr(entrylog, "SEAL_MAX_DEFER_SECONDS", 0.1)
+    write(ctx.engine, 2, start=clock.now)
+    with ctx.priority.foreground():
+        timer.tick()
+        assert [r.seq for r in chain(ctx.engine)] == [1, 2, 3, 4, 5]
+
+
 # --- the command line ------------------------------------------------------------------------------------------
 
 def run(instance: Path, *args: str) -> Any:
@@ -529,3 +549,29 @@ def test_log_verify_on_a_damaged_database_says_what_is_wrong_without_a_traceback
     dropped = run(instance, "log", "verify")
     assert dropped.exit_code == 1 and "Traceback" not in dropped.output
     assert "the event log cannot be read: no such table: events" in dropped.output
+
+
+def test_the_short_way_of_writing_a_stored_time_hashes_exactly_what_the_long_way_did():
+    """``_iso_utc`` turns SQLite's stored text into the hashed form without parsing; the chain must not change."""
+    import random
+
+    def long_way(value: str) -> str:
+        dt = datetime.fromisoformat(value)
+        dt = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+        return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+    rng = random.Random(7)
+    for _ in range(20000):
+        moment = datetime(2000, 1, 1) + timedelta(microseconds=rng.randrange(0, 60 * 365 * 86400 * 10**6))
+        text_form = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+        assert eventlog._iso_utc(text_form) == long_way(text_form)
+    for odd in ("2026-11-29 07:19:00", "2026-11-29T07:19:00.123456", "2026-11-29 07:19:00,123456",
+                "2026-11-29 07:19:00.123456+08:00", "2026-11-29 07:19:00.1234+08:00"):
+        assert eventlog._iso_utc(odd) == long_way(odd)
+    assert eventlog._iso_utc("2026-13-29 07:19:00.123456").startswith("unparsed:")
+
+
+def test_canonical_json_is_what_json_dumps_with_the_same_options_writes():
+    sample = {"b": [1, 2.5, None], "a": "到", "c": {"z": True, "y": datetime(2026, 1, 1)}}
+    assert eventlog.canonical_json(sample) == json.dumps(sample, sort_keys=True, separators=(",", ":"),
+                                                         ensure_ascii=False, default=str)
