@@ -89,17 +89,15 @@ class Priority:
         Returns False when ``until`` came first: the caller then goes on anyway (after :meth:`step_aside`),
         so a steady stream of taps delays background work by a bounded time but never starves it.
         """
+        # It sleeps rather than waiting for each tap to end: woken at every tap, it would take the
+        # interpreter lock from the next one.
         while True:
             now = time.monotonic()
             if now >= until:
                 return False
-            if not self._idle.is_set():
-                self._idle.wait(until - now)
-                continue
-            calm = now - self._last_end
-            if calm >= quiet:
+            if self._idle.is_set() and now - self._last_end >= quiet:
                 return True
-            time.sleep(min(quiet - calm, until - now))
+            time.sleep(min(quiet, until - now))
 
 
 @dataclass

@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from kiosk.store.lean import Prepared
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -59,6 +61,7 @@ def make_engine(url: str) -> Engine:
                          connect_args=_connect_args(parsed.get_backend_name()))
 
 
+_BEGIN_IMMEDIATE = Prepared(text("BEGIN IMMEDIATE"))  # every tap and door event starts with it
 _WRITERS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
 _WRITERS_GUARD = threading.Lock()
 
@@ -97,7 +100,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     # pysqlite begins a transaction by itself only before a write, and only when none is open: this
     # explicit BEGIN IMMEDIATE is the transaction SQLAlchemy then commits or rolls back.
     with writer_lock(engine), engine.begin() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _BEGIN_IMMEDIATE.run(conn)
         yield conn
 
 
