@@ -5,7 +5,8 @@ durable outbox with synchronous=FULL, signed HTTP) → ``kiosk serve`` (verify, 
 a browser-like Socket.IO client, which the server only tells after its commit. The baseline, measured
 in the same run, is the least any such system does: a raw pty read → parse → one ``sqlite3`` insert
 and commit (WAL, FULL). Then sustained ingest: changes at a fixed rate through one gateway, and a
-count of what the server stored (every change exactly once).
+count of what the server stored (every change exactly once). Also printed: the chain's own floor, the same
+hops written as raw as Python allows (``bench/_raw_chain.py``), to read the ratio against.
 
     .venv/bin/python bench/sensor_ingest.py [--quick]
 """
@@ -27,6 +28,7 @@ from typing import Any, Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import SocketIOClient, free_port, print_table, start_kiosk, summary
+from bench._raw_chain import raw_chain
 
 
 def baseline(n: int, work: Path) -> list[float]:
@@ -169,20 +171,28 @@ def main() -> None:
         work = Path(tmp)
         baseline(50, work)  # warm-up
         base = summary(baseline(n, work))
+        floor = summary(raw_chain(n, work / "raw-chain"))
         lat, sustained = kiosk_path(n, rate, burst, work)
         kiosk = summary(lat)
     ratio = round(kiosk["p99_ms"] / base["p99_ms"], 2)
     print_table(f"sensor change → committed on the server, {n} changes each (lower is better)", [
         ("baseline: raw pty read → parse → sqlite3 commit", base),
+        ("floor: the same chain in raw Python", floor),
         ("kiosk: pty → gateway → outbox → HTTP → server", kiosk)])
     print(f"  ratio p99 kiosk/baseline: {ratio}  (goal <= 2.0)")
+    print(f"  the chain's own floor (two processes, two durable commits, no HTTP, no rules; bench/_raw_chain.py): "
+          f"p99 {round(floor['p99_ms'] / base['p99_ms'], 2)}x the baseline; the kiosk is "
+          f"{round(kiosk['p99_ms'] / floor['p99_ms'], 2)}x that floor")
     print(f"  sustained: {sustained['burst']} changes sent at {sustained['sent_per_s']}/s, "
           f"{sustained['stored']} stored, {sustained['lost']} lost; {sustained['backlog_at_end_of_sending']} "
           f"still queued when sending ended, all stored {sustained['drain_tail_ms']} ms later: "
           f"{sustained['drained_per_s']}/s end to end (goal >= 1000/s, none lost)")
     print(json.dumps({"bench": "sensor_ingest", "p50_ms": kiosk["p50_ms"], "p99_ms": kiosk["p99_ms"],
                       "baseline_p50_ms": base["p50_ms"], "baseline_p99_ms": base["p99_ms"], "ratio_p99": ratio,
-                      "changes": n, "goal_ratio_p99": 2.0, **{f"sustained_{k}": v for k, v in sustained.items()}}))
+                      "changes": n, "goal_ratio_p99": 2.0, "floor_p50_ms": floor["p50_ms"], "floor_p99_ms": floor["p99_ms"],
+                      "floor_ratio_p99": round(floor["p99_ms"] / base["p99_ms"], 2),
+                      "ratio_p99_vs_floor": round(kiosk["p99_ms"] / floor["p99_ms"], 2),
+                      **{f"sustained_{k}": v for k, v in sustained.items()}}))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,22 @@ def test_the_database_uses_wal_with_full_synchronous_writes(tmp_path: Path) -> N
     assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
+def test_a_deletion_does_not_wait_for_the_disk_but_every_append_after_it_does(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", "floor-3")
+    box.append([event(1), event(2)])
+    seen: list[str] = []
+    box._db.set_trace_callback(seen.append)
+    box.remove([box.peek(1)[0].n])
+    box.append([event(3)])
+    box._db.set_trace_callback(None)
+    statements = [s.strip() for s in seen]
+    delete = next(i for i, s in enumerate(statements) if s.startswith("DELETE FROM events"))
+    insert = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO events"))
+    assert "PRAGMA synchronous=NORMAL" in statements[:delete]
+    assert "PRAGMA synchronous=FULL" in statements[delete:insert]  # the append commits with FULL again
+    assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
 def test_leased_events_are_not_handed_out_twice_until_released(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", "floor-3")
     box.append([event(i) for i in range(5)])
