@@ -426,7 +426,8 @@ def mark_by_hand(ctx: ServiceContext, kiosk_id: str, employee_no: str, status: s
     if not note:
         raise ServiceError("reason_required", "Give a reason (forgotten badge, leave, sick…).")
     now = ctx.now()
-    with ctx.engine.begin() as conn:
+    # The mark is decided from what is read here: no tap may commit in between (store.db.write_transaction).
+    with write_transaction(ctx.engine) as conn:
         occ = _open_occurrence(ctx, conn)
         # At a floor's kiosk only that floor's roster; at a screen of every floor, whoever it is, on their floor.
         person = _rostered_staff(conn, occ, employee_no, _screen_floor(conn, kiosk_id))
@@ -457,7 +458,8 @@ def close_rollcall(ctx: ServiceContext, by: str, occ_key: tuple[date, str] | Non
     ``floor_id`` left out is the centre's one floor (a centre with several must say which).
     """
     now = ctx.now()
-    with ctx.engine.begin() as conn:
+    # Absentees are those with no mark when this reads: no tap may commit in between (store.db.write_transaction).
+    with write_transaction(ctx.engine) as conn:
         if floor_id is None:
             floor_id = _only_floor(conn, "close roll call")
         if occ_key is None:

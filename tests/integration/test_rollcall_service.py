@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from floorfixtures import DAY, build_floor, enter_pin, uid_of
 from kiosk.services import rollcall
 from kiosk.services.errors import NotPermitted, ServiceError, StorageUnavailable
-from kiosk.store.models import AttendanceRecord, Event
+from kiosk.store.models import AttendanceRecord, Event, Staff
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -194,3 +194,35 @@ def test_a_locked_database_refuses_the_tap_visibly_and_records_nothing(floor, in
         blocker.rollback()
         blocker.close()
     assert rollcall.board(floor)["counts"]["present"] == 0
+
+
+@pytest.mark.sqlite_only
+def test_a_tap_arriving_while_the_roll_call_closes_waits_and_is_refused_never_both_absent_and_present(
+        floor, monkeypatch):
+    """The close reads the marks, then writes the absentees: a tap committing in between would be present
+    and absent at once (or make the close fail). On SQLite the tap waits for the close and is refused."""
+    import threading
+
+    rollcall.record_tap(floor, uid_of("20001"))
+    enter_pin(floor)
+    tap_result: list = []
+    tap = threading.Thread(target=lambda: tap_result.append(rollcall.record_tap(floor, uid_of("20003"))))
+    real_close = rollcall.rules.close
+
+    def close_while_a_badge_is_tapped(*args, **kwargs):
+        tap.start()
+        tap.join(0.3)  # left to itself, the tap would commit now
+        return real_close(*args, **kwargs)
+
+    monkeypatch.setattr(rollcall.rules, "close", close_while_a_badge_is_tapped)
+    result = rollcall.close_leader(floor, "kiosk")
+    tap.join(10)
+    assert not tap.is_alive()
+    absent = {a["employee_no"] for a in result["absentees"]}
+    assert "20003" in absent
+    assert tap_result[0]["outcome"] == "outside_window"
+    att, staff = AttendanceRecord.__table__, Staff.__table__
+    with floor.engine.connect() as conn:
+        marks = conn.execute(select(att.c.status).join(staff, staff.c.id == att.c.staff_id)
+                             .where(staff.c.employee_no == "20003")).scalars().all()
+    assert marks == ["absent"]
