@@ -48,6 +48,9 @@ class LeaderSession:
     pin_failures: int = 0
 
 
+RUSH_PAUSE = 0.05  # s between two looks for a lull while taps keep coming
+
+
 class Priority:
     """Work people wait for (a badge tap, a door event) goes first; housekeeping steps aside.
 
@@ -89,15 +92,20 @@ class Priority:
         Returns False when ``until`` came first: the caller then goes on anyway (after :meth:`step_aside`),
         so a steady stream of taps delays background work by a bounded time but never starves it.
         """
-        # It sleeps rather than waiting for each tap to end: woken at every tap, it would take the
-        # interpreter lock from the next one.
+        # It sleeps rather than waiting for each tap to end, and through a rush in longer steps: every
+        # wake-up takes the interpreter lock, if only for microseconds, from the tap that holds it.
         while True:
             now = time.monotonic()
             if now >= until:
                 return False
-            if self._idle.is_set() and now - self._last_end >= quiet:
-                return True
-            time.sleep(min(quiet, until - now))
+            if self._idle.is_set():
+                calm = now - self._last_end
+                if calm >= quiet:
+                    return True
+                pause = quiet - calm
+            else:
+                pause = max(quiet, RUSH_PAUSE)
+            time.sleep(min(pause, until - now))
 
 
 @dataclass
