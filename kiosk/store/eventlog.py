@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
 
 from sqlalchemy import Connection, Engine, String, bindparam, delete, func, insert, select, text, type_coerce, update
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk.store.db import write_transaction
@@ -53,6 +51,7 @@ ROW_COLUMNS = (_c.id, type_coerce(_c.at, String).label("at"), _c.kind, _c.actor,
                _c.reason, _c.rule, _c.data, _c.seq, _c.prev_hash, _c.hash)
 _SEAL = (update(_events).where(_c.id == bindparam("_id"), _c.seq.is_(None))
          .values(seq=bindparam("_seq"), prev_hash=bindparam("_prev"), hash=bindparam("_hash")))
+_SEAL_LEAN = Prepared(_SEAL)  # plain numbers and text: Core's per-row processing was half a seal's cost
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -138,27 +137,13 @@ def head(conn: Connection) -> tuple[int, str] | None:
     return (int(row.seq), str(row.hash)) if row else None
 
 
-@lru_cache(maxsize=8)
-def _seal_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
-    """``_SEAL`` compiled for a dialect: its text, and the parameter order if the driver takes positions."""
-    compiled = _SEAL.compile(dialect=dialect)
-    return compiled.string, tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-
-
-def _write_seals(conn: Connection, params: list[dict[str, Any]]) -> None:
-    """Run ``_SEAL`` for every row straight on the driver: the rows are plain numbers and text, and
-    SQLAlchemy's per-row processing of a many-row UPDATE was half of a seal's cost."""
-    sql, order = _seal_sql(conn.dialect)
-    conn.exec_driver_sql(sql, [tuple(p[k] for k in order) for p in params] if order else params)
-
-
 def seal_pending(conn: Connection, limit: int = SEAL_BATCH) -> int:
     """Chain up to ``limit`` unsealed rows, in id order, after the head. Call under :func:`sealing_transaction`."""
     last = head(conn)
     rows = conn.execute(select(*ROW_COLUMNS).where(_c.seq.is_(None)).order_by(_c.id).limit(limit)).all()
     params = _chain(last, rows)
     if params:
-        _write_seals(conn, params)
+        _SEAL_LEAN.run_many(conn, params)
     return len(params)
 
 
@@ -215,7 +200,7 @@ def _seal_batch(engine: Engine, batch: int, step_aside: Callable[[], object] | N
     with sealing_transaction(engine) as conn:
         if head(conn) != last:
             return seal_pending(conn, batch)
-        _write_seals(conn, params)
+        _SEAL_LEAN.run_many(conn, params)
     return len(params)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 
-FEW = 2  # up to this many rows, running a statement once per row beats Core's executemany
+FEW = 2  # up to this many rows, running a statement once per row beats the driver's executemany
 
 
 class _Plan:
@@ -94,14 +94,17 @@ class Prepared:
             plan = self._plans[dialect] = _Plan(self.stmt, dialect, self.keys)
         return plan
 
-    def _run(self, conn: Connection, params: Mapping[str, Any], fetch: int) -> Any:
-        """fetch: 0 nothing, 1 the first row, 2 every row."""
+    def _run(self, conn: Connection, params: Any, fetch: int) -> Any:
+        """fetch: 0 nothing, 1 the first row, 2 every row; 3 nothing, once per mapping in ``params``."""
         plan = self._plan(conn.dialect)
-        args = plan.parameters(params)
+        args = [plan.parameters(p) for p in params] if fetch == 3 else plan.parameters(params)
         raw = conn.connection.dbapi_connection
         assert raw is not None
         cursor = raw.cursor()
         try:
+            if fetch == 3:
+                cursor.executemany(plan.sql, args)
+                return cursor.rowcount
             cursor.execute(plan.sql, args)
             if fetch == 1:
                 found = cursor.fetchone()
@@ -137,9 +140,9 @@ class Prepared:
         return self._run(conn, params or {}, 0)
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute for each row: one by one on the driver for the usual one or two, else Core's executemany."""
+        """Execute once per row: for the usual one or two one by one, else with the driver's executemany."""
         if len(rows) <= FEW:
             for row in rows:
                 self._run(conn, row, 0)
-        elif rows:
-            conn.execute(self.stmt, list(rows))
+        else:
+            self._run(conn, rows, 3)

@@ -77,3 +77,19 @@ def test_a_door_row_with_its_numbers_reads_the_same_as_through_core_on_either_da
         core = conn.execute(query, {"id": "main"}).first()
         lean = Prepared(query).first(conn, {"id": "main"})
     assert tuple(lean) == tuple(core) and lean.prewarn_s == 12.5 and isinstance(lean.alarm_s, float)
+
+
+def test_many_rows_go_through_the_drivers_executemany_with_the_same_processing(ctx):
+    from kiosk.store.eventlog import log_events
+
+    at = datetime(2026, 11, 29, 8, 0, 0, 5, tzinfo=timezone.utc)
+    rows = [{"at": at + timedelta(seconds=i), "kind": "lean", "subject": f"p{i}", "data": {"i": i}} for i in range(5)]
+    with write_transaction(ctx.engine) as conn:
+        log_events(conn, rows)  # more than a few: one executemany on the driver
+    with ctx.sessions.begin() as session:
+        log_events(session, [{**r, "kind": "core"} for r in rows])  # through Core
+    with ctx.engine.connect() as conn:
+        got = conn.execute(select(_events.c.kind, _events.c.at, _events.c.subject, _events.c.data)
+                           .where(or_(_events.c.kind == "lean", _events.c.kind == "core")).order_by(_events.c.id)).all()
+    lean, core = [tuple(r)[1:] for r in got if r.kind == "lean"], [tuple(r)[1:] for r in got if r.kind == "core"]
+    assert lean == core and len(lean) == 5 and lean[0][0] == at
