@@ -34,7 +34,6 @@ _SAVE_STATE = update(_doors).where(_doors.c.id == bindparam("_id")).values(state
 _DOORS_OF_POINTS = (select(_doors).where(_doors.c.contact_point.in_(bindparam("contacts", expanding=True))
                                          | _doors.c.exit_point.in_(bindparam("exits", expanding=True)))
                     .with_for_update())  # the state is written back: see store.db.write_transaction
-_INSERT_ALERT = insert(_alerts)
 _OPEN_ALERTS = select(_alerts.c.id, _alerts.c.kind).where(
     _alerts.c.door_id == bindparam("door"), _alerts.c.condition == bindparam("condition"),
     _alerts.c.cleared_at.is_(None))

@@ -21,8 +21,8 @@ from kiosk.services import doors, floor, floors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
 from kiosk.store.db import write_transaction
-from kiosk.store.lean import Prepared
 from kiosk.store.eventlog import canonical_json, log_event, log_events
+from kiosk.store.lean import Prepared
 from kiosk.store.models import POINT_KINDS, Gateway, Point, SensorEvent
 
 logger = logging.getLogger(__name__)
