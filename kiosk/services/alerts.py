@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 
 from kiosk.devices.notifiers import NotificationFailed, from_config
-from kiosk.services import rollcall
+from kiosk.services import floors, rollcall
 from kiosk.services.context import ServiceContext
 from kiosk.services.doors import alert_payload, iso
 from kiosk.services.errors import NotFound, ServiceError
@@ -101,9 +101,10 @@ def escalate(ctx: ServiceContext, notifiers: list[Any] | None = None) -> list[di
 
 def history(ctx: ServiceContext, *, kind: str | None = None, door_id: str | None = None,
             since: datetime | None = None, until: datetime | None = None, unacknowledged: bool = False,
-            limit: int = 200) -> list[dict[str, Any]]:
-    """Alerts newest first, filtered."""
-    q = select(_alerts).order_by(_alerts.c.raised_at.desc(), _alerts.c.id.desc()).limit(min(limit, 1000))
+            limit: int = 200, scope: floors.Scope = None) -> list[dict[str, Any]]:
+    """Alerts newest first, filtered; of the floors in ``scope`` (None: every floor) and those of no one floor."""
+    q = (select(_alerts).where(floors.in_scope(_alerts.c.floor_id, scope, unassigned=True))
+         .order_by(_alerts.c.raised_at.desc(), _alerts.c.id.desc()).limit(min(limit, 1000)))
     if kind:
         q = q.where(_alerts.c.kind == kind)
     if door_id:

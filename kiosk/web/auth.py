@@ -169,6 +169,12 @@ def current_user() -> users.DeskUser | None:
     return g.desk_user
 
 
+def login_first() -> Response:
+    """Send a browser to the login page (and back after it), saying why a session just ended; a script gets 401."""
+    ended = g.get("desk_ended")
+    return _to_login("idle" if ended == "idle" else ("ended" if ended else ""))
+
+
 def require_permission(permission: str) -> Callable[[F], F]:
     """A view decorator: log in first, then the user's role must have ``permission`` (kiosk.domain.permissions)."""
     if permission not in PERMISSIONS:
@@ -179,8 +185,7 @@ def require_permission(permission: str) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             user = current_user()
             if user is None:
-                ended = g.get("desk_ended")
-                return _to_login("idle" if ended == "idle" else ("ended" if ended else ""))
+                return login_first()
             if not user.can(permission):
                 return refuse("not_permitted", f"Your role ({user.role}) may not use this page: it needs the "
                               f"permission {permission} ({PERMISSIONS[permission]}).", 403,

@@ -12,6 +12,7 @@ from kiosk.services import alerts, demo, doors
 from kiosk.web import services
 
 bp = Blueprint("views", __name__)
+ALERTS_VIEW = "alerts.view"  # kiosk.domain.permissions: who may read the alert history
 
 
 @bp.get("/")
@@ -87,11 +88,27 @@ def _local_date(text: str | None) -> date | None:
 
 
 @bp.get("/alerts")
-def alert_history() -> str:
+def alert_history() -> Any:
     """§5: alerts, newest first, filtered by kind, door, local dates and acknowledgement; rendered on the server.
 
-    No access control yet (it comes with sign-in); the page says so.
+    Alerts name people (§2.4): shown to a paired kiosk screen (its floor's, as it shows them live), to a desk
+    login whose role has ``alerts.view`` and, in the demo only, to a browser on this machine. Anyone else is
+    sent to log in; a desk user without the permission is refused, and the refusal is logged.
     """
+    from kiosk.domain.permissions import PERMISSIONS
+    from kiosk.web import auth
+    from kiosk.web.events import NOT_PAIRED, Viewer, viewer
+
+    user = auth.current_user()
+    if user is not None and not user.can(ALERTS_VIEW):
+        return auth.refuse("not_permitted", f"Your role ({user.role}) may not see the alert history: it needs the "
+                           f"permission {ALERTS_VIEW} ({PERMISSIONS[ALERTS_VIEW]}).", 403,
+                           log_kind="access_refused", subject=ALERTS_VIEW, data={"role": user.role})
+    seen_by = viewer()
+    if not isinstance(seen_by, Viewer):
+        if seen_by == NOT_PAIRED:
+            return auth.login_first()
+        return auth.refuse("no_floor", seen_by, 403, log_kind="access_refused", subject=ALERTS_VIEW)
     cfg = current_app.config
     tz = ZoneInfo(cfg["TIMEZONE"])
     args = request.args
@@ -105,7 +122,7 @@ def alert_history() -> str:
     since = datetime.combine(day_from, time.min, tz) if day_from else None
     until = datetime.combine(day_to + timedelta(days=1), time.min, tz) if day_to else None
     rows = alerts.history(services(), kind=kind, door_id=door_id, since=since, until=until,
-                          unacknowledged=unacknowledged, limit=500)
+                          unacknowledged=unacknowledged, limit=500, scope=seen_by.scope)
 
     def local(iso: str | None) -> str:
         """An ISO-8601 UTC time as the floor's local date and time."""
@@ -117,7 +134,7 @@ def alert_history() -> str:
     toggle: dict[str, Any] = {**args.to_dict(), "lang": other}
     filters = {"kind": kind or "", "door": door_id or "", "unacknowledged": unacknowledged,
                "from": day_from.isoformat() if day_from else "", "to": day_to.isoformat() if day_to else ""}
-    door_names = [(d["door_id"], d["name"]) for d in doors.panel(services())["doors"]]
+    door_names = [(d["door_id"], d["name"]) for d in doors.panel(services(), seen_by.scope)["doors"]]
     return render_template("alerts.html", language=lang, other_language=other, rows=rows, local=local,
                            kinds=ALERT_KINDS, doors=door_names, filters=filters, timezone=cfg["TIMEZONE"],
                            lang_explicit=asked in ("zh-CN", "en"), toggle_url=url_for("views.alert_history", **toggle))

@@ -201,7 +201,7 @@ def test_a_forced_door_takes_over_counts_down_to_held_open_and_a_leader_acknowle
     expect(page.locator('[data-testid=alert-row][data-kind=door_forced_open]')).to_contain_text("正在核查")
     expect(page.locator('[data-testid=alert-row][data-kind=door_held_open]')).to_contain_text(
         f"由工号 {server.floor.leader.employee_no} 确认")
-    expect(tid(page, "alerts-auth-note")).to_contain_text("暂未做访问控制")
+    expect(tid(page, "alerts-auth-note")).to_contain_text("请勿外传")  # open to this paired screen, not to anyone
     tid(page, "filter-kind").select_option("door_held_open")
     tid(page, "filter-apply").click()
     expect(rows).to_have_count(1)

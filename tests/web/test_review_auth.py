@@ -387,3 +387,51 @@ def test_an_export_streams_once_to_the_session_that_started_it_and_reports_progr
     done = client.get(progress_url).get_json()
     assert done["state"] == "done" and done["rows"] == done["total"] == int(resp.headers["X-Export-Rows"])
     assert client.get(file_url).status_code == 409  # once
+
+
+# --- the alert history (/alerts) ---------------------------------------------------------------------------
+
+def test_the_alert_history_asks_for_a_login_and_refuses_a_role_without_alerts_view(app, ctx):
+    client = app.test_client()
+    resp = client.get("/alerts?kind=door_forced_open")
+    assert resp.status_code == 302 and "/login?next=" in resp.headers["Location"]
+    assert "alerts" in resp.headers["Location"]
+    assert client.get("/alerts", headers={"Accept": "application/json"}).status_code == 401
+    add(ctx, "operator")
+    login(client, "op")
+    resp = client.get("/alerts")
+    assert resp.status_code == 403 and "alerts.view" in resp.text and "Your role (operator)" in resp.text
+    row = logged(ctx, "access_refused")[-1]
+    assert (row.actor, row.subject, row.outcome) == ("20002", "alerts.view", "not_permitted")
+    for role in ("leader", "security", "management"):
+        other = app.test_client()
+        login(other, add(ctx, role))
+        page = other.get("/alerts")
+        assert page.status_code == 200 and 'data-testid="alerts-title"' in page.text, role
+
+
+def test_a_paired_screen_reads_its_own_floors_alerts_and_those_of_no_one_floor(app, ctx):
+    from datetime import datetime, timezone
+
+    from kiosk.services import floors, screens
+    from kiosk.store.models import Alert
+
+    floors.add(ctx, "4F", "4 层", "Floor 4")
+    with ctx.engine.begin() as conn:
+        ids = floors.codes(conn)
+        at = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
+        conn.execute(insert(Alert.__table__), [
+            {"kind": "door_forced_open", "severity": "alarm", "rule": "§6.6", "door_id": "main", "subject": "一层正门",
+             "raised_at": at, "floor_id": ids["1F"]},
+            {"kind": "door_held_open", "severity": "alarm", "rule": "§6.5", "door_id": "side", "subject": "四层侧门",
+             "raised_at": at, "floor_id": ids["4F"]},
+            {"kind": "visitor_overstayed", "severity": "warning", "rule": "§2.2", "door_id": None, "subject": "来访者",
+             "raised_at": at, "floor_id": None}])
+    client = app.test_client()
+    client.set_cookie(screens.COOKIE, screens.pair_now(ctx, "kiosk-1f", floor="1F"))
+    page = client.get("/alerts")
+    assert page.status_code == 200
+    assert "一层正门" in page.text and "来访者" in page.text and "四层侧门" not in page.text
+    every = app.test_client()
+    login(every, add(ctx, "security"))  # security sees every floor
+    assert "四层侧门" in every.get("/alerts").text
