@@ -278,6 +278,18 @@ class KioskProcess:
             return "(no log)"
 
 
+def badge_of_role(server: Any, role: str) -> str:
+    """The badge UID of someone with this staff role in the generated floor."""
+    engine = make_engine(load_config(server.instance, environ={})["DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(Badge.uid).join(Staff, Staff.id == Badge.staff_id)
+                                .where(Staff.role == role, Staff.active.is_(True), Badge.status == "active")
+                                .order_by(Staff.employee_no)).scalars().first()
+    finally:
+        engine.dispose()
+
+
 def pair_screen(instance: Path, name: str = "kiosk") -> str:
     """Pair a screen on the instance (as `kiosk screen pair` and opening its link do): the screen cookie's token."""
     from kiosk.services import screens

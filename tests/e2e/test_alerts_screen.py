@@ -16,11 +16,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
 
-from kiosk.config import load_config
-from kiosk.store.db import make_engine
-from kiosk.store.models import Badge, Staff
+from conftest import badge_of_role
 
 pytestmark = pytest.mark.browser
 
@@ -50,18 +47,6 @@ def tap(server: Any, uid: str, reader: str = "kiosk") -> None:
 
 def alert_item(page: Any, kind: str) -> Any:
     return page.locator(f'[data-testid="alert-item"][data-kind="{kind}"]')
-
-
-def badge_of_role(server: Any, role: str) -> str:
-    """The badge UID of someone with this staff role in the generated floor."""
-    engine = make_engine(load_config(server.instance, environ={})["DATABASE_URL"])
-    try:
-        with engine.connect() as conn:
-            return conn.execute(select(Badge.uid).join(Staff, Staff.id == Badge.staff_id)
-                                .where(Staff.role == role, Staff.active.is_(True), Badge.status == "active")
-                                .order_by(Staff.employee_no)).scalars().first()
-    finally:
-        engine.dispose()
 
 
 def open_with_door_closed(open_page: Any, server: Any) -> Any:

@@ -19,13 +19,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from kiosk.config import load_config
 from kiosk.services import demo, doors, visitors
 from kiosk.services.context import LeaderSession, ServiceContext
 from kiosk.store.db import make_engine, make_sessionmaker
-from kiosk.store.models import Badge, Staff
+from kiosk.store.models import Staff
+
+from conftest import badge_of_role
 
 pytestmark = pytest.mark.browser
 
@@ -91,18 +93,6 @@ def visits_prepared(visits: Visits) -> Callable[[Path, Any], None]:
             engine.dispose()
 
     return prepare
-
-
-def badge_of_role(server: Any, role: str) -> str:
-    """The badge UID of someone with this staff role in the generated floor."""
-    engine = make_engine(load_config(server.instance, environ={})["DATABASE_URL"])
-    try:
-        with engine.connect() as conn:
-            return conn.execute(select(Badge.uid).join(Staff, Staff.id == Badge.staff_id)
-                                .where(Staff.role == role, Staff.active.is_(True), Badge.status == "active")
-                                .order_by(Staff.employee_no)).scalars().first()
-    finally:
-        engine.dispose()
 
 
 def tid(page: Any, testid: str) -> Any:
