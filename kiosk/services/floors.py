@@ -122,9 +122,8 @@ def in_scope(column: Any, scope: Scope, *, unassigned: bool = False) -> ColumnEl
     return cond | column.is_(None) if unassigned else cond
 
 
-# Prebuilt: asked on every badge tap, so built and cache-keyed once.
+# Prebuilt: built and cache-keyed once (a tap asks the cached set-up instead: kiosk.services.catalog).
 _SCREEN_FLOOR = select(_screens.c.floor_id).where(_screens.c.name == bindparam("name"))
-_TWO_FLOOR_IDS = select(_floors.c.id).order_by(_floors.c.sort_order, _floors.c.id).limit(2)
 
 
 def screen_floor(conn: Connection, name: str) -> tuple[bool, int | None]:
@@ -136,13 +135,10 @@ def screen_floor(conn: Connection, name: str) -> tuple[bool, int | None]:
 def kiosk_floor(ctx: ServiceContext, conn: Connection, kiosk_id: str) -> int | None:
     """The floor a kiosk (by its id, the screen's name) works on; None when it shows every floor or is unknown.
 
-    On a one-floor centre that is always the floor.
+    On a one-floor centre that is always the floor. The rule lives in ``catalog.Catalog.kiosk_floor``: a tap
+    asks the cached set-up, everything else this, and both answer alike.
     """
-    known, floor_id = screen_floor(conn, kiosk_id)
-    if floor_id is not None:
-        return floor_id
-    ids = conn.execute(_TWO_FLOOR_IDS).scalars().all()
-    return ids[0] if len(ids) == 1 else None
+    return ctx.catalog.read(conn).kiosk_floor(kiosk_id)
 
 
 def scope_of(floor_ids: Iterable[int | None]) -> Any:

@@ -79,7 +79,7 @@ def test_the_cache_reads_the_set_up_once_per_version_and_again_after_a_change_by
     # What the cache answers is what the uncached queries answer.
     with ctx.engine.connect() as conn:
         assert [s.code for s in second.shifts] == [s.code for s in rollcall.load_shifts(conn)]
-        assert second.kiosk_floor("kiosk-side") == floors.kiosk_floor(ctx, conn, "kiosk-side")
+        assert floors.screen_floor(conn, "kiosk-side") == (True, second.kiosk_floor("kiosk-side"))
         assert second.door_for_reader("door-side") == doors.door_for_reader(conn, "door-side").id
     with other.begin() as conn:
         conn.execute(update(Door.__table__).where(Door.__table__.c.id == "side").values(readers="door-side"))
