@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kiosk.config import load_config
 from kiosk.services import demo
@@ -144,7 +144,7 @@ class Floor:
     leader: Person
     operators: list[Person]  # rostered on the open shift, in board order
     on_panel: list[Person]  # operators of the open shift that the demo tap panel offers
-    other_shift: Person  # an operator rostered on the next shift today
+    other_shift: Person  # an operator rostered on the middle shift (中班) today
     lost: Person  # badge reported lost
     left: Person  # has left; badge revoked
     panel: list[dict[str, str]] = field(default_factory=list)
@@ -162,6 +162,18 @@ def prepare_instance(path: Path, anchor: datetime) -> Floor:
         ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
         panel = demo.generate(ctx, now=anchor)
         demo.write_panel(ctx, panel)
+        panel_uids = {b["uid"] for b in panel}
+        with engine.begin() as conn:
+            # "Rostered on another shift today": the demo rosters its middle shift (中班) on the day it starts,
+            # which is tomorrow when the first shift starts after 18:00. One of its operators on the panel is
+            # moved onto the first shift's day, so the test holds at any hour.
+            first_day = conn.execute(select(RosterEntry.day).where(RosterEntry.shift_code == "M")).scalars().first()
+            middle = conn.execute(
+                select(RosterEntry.id).join(Staff, Staff.id == RosterEntry.staff_id)
+                .join(Badge, Badge.staff_id == Staff.id)
+                .where(RosterEntry.shift_code == "D", RosterEntry.duty == "operator", Badge.uid.in_(panel_uids))
+                .order_by(RosterEntry.id)).scalars().first()
+            conn.execute(update(RosterEntry).where(RosterEntry.id == middle).values(day=first_day))
         with engine.connect() as conn:
             people = conn.execute(
                 select(Staff.employee_no, Staff.name, Staff.active, Badge.uid, Badge.status)
@@ -180,8 +192,7 @@ def prepare_instance(path: Path, anchor: datetime) -> Floor:
     first = "M"  # the demo's first shift, the one whose roll call is open
     leader = next(r for r in roster if r.shift_code == first and r.duty == "leader")
     operators = [person(r.employee_no, r.seat_id) for r in roster if r.shift_code == first and r.duty == "operator"]
-    panel_uids = {b["uid"] for b in panel}
-    other = next(r for r in roster if r.shift_code != first and r.duty == "operator" and by_no[r.employee_no].uid in panel_uids)
+    other = next(r for r in roster if r.shift_code == "D" and r.duty == "operator" and by_no[r.employee_no].uid in panel_uids)
     lost = next(p for p in people if p.status == "lost")
     left = next(p for p in people if not p.active)
     return Floor(shift_code=first, leader=person(leader.employee_no), operators=operators,
