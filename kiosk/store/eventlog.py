@@ -131,16 +131,33 @@ def sealing_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+_HEAD = select(_c.seq, _c.hash, _c.id).where(_c.seq.is_not(None)).order_by(_c.seq.desc()).limit(1)
+
+
 def head(conn: Connection) -> tuple[int, str] | None:
     """The last sealed row's (seq, hash), or None for a log with no sealed row."""
-    row = conn.execute(select(_c.seq, _c.hash).where(_c.seq.is_not(None)).order_by(_c.seq.desc()).limit(1)).first()
+    row = conn.execute(_HEAD).first()
     return (int(row.seq), str(row.hash)) if row else None
+
+
+def unsealed_rows(conn: Connection, limit: int) -> tuple[tuple[int, str] | None, Sequence[Any]]:
+    """The head, and the first ``limit`` unsealed rows in id order (:data:`ROW_COLUMNS`).
+
+    SQLite keeps no index of unsealed rows (migration 0013): it hands out ids in commit order and rows are
+    sealed in id order, so every unsealed row lies above the head's id, where the primary key finds it.
+    PostgreSQL can commit a lower id after a higher one was sealed; its partial index finds that row.
+    """
+    row = conn.execute(_HEAD).first()
+    query = select(*ROW_COLUMNS).where(_c.seq.is_(None))
+    if row is not None and conn.dialect.name == "sqlite":
+        query = query.where(_c.id > row.id)
+    rows = conn.execute(query.order_by(_c.id).limit(limit)).all()
+    return ((int(row.seq), str(row.hash)) if row else None), rows
 
 
 def seal_pending(conn: Connection, limit: int = SEAL_BATCH) -> int:
     """Chain up to ``limit`` unsealed rows, in id order, after the head. Call under :func:`sealing_transaction`."""
-    last = head(conn)
-    rows = conn.execute(select(*ROW_COLUMNS).where(_c.seq.is_(None)).order_by(_c.id).limit(limit)).all()
+    last, rows = unsealed_rows(conn, limit)
     params = _chain(last, rows)
     if params:
         _SEAL_LEAN.run_many(conn, params)
@@ -163,9 +180,9 @@ def _chain(last: tuple[int, str] | None, rows: Sequence[Any],
 
 
 def has_unsealed(engine: Engine) -> bool:
-    """Whether any row waits for the sealer (a read on a tiny partial index; takes no lock)."""
+    """Whether any row waits for the sealer (two index lookups; takes no lock)."""
     with engine.connect() as conn:
-        return conn.execute(select(_c.id).where(_c.seq.is_(None)).limit(1)).first() is not None
+        return bool(unsealed_rows(conn, 1)[1])
 
 
 def seal(engine: Engine, batch: int = SEAL_BATCH, step_aside: Callable[[], object] | None = None) -> int:
@@ -190,8 +207,7 @@ def _seal_batch(engine: Engine, batch: int, step_aside: Callable[[], object] | N
     this batch is chained afresh there, so the chain stays one line whoever seals.
     """
     with engine.connect() as conn:
-        last = head(conn)
-        rows = conn.execute(select(*ROW_COLUMNS).where(_c.seq.is_(None)).order_by(_c.id).limit(batch)).all()
+        last, rows = unsealed_rows(conn, batch)
     if not rows:
         return 0
     params = _chain(last, rows, step_aside)

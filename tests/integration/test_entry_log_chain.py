@@ -202,6 +202,37 @@ def test_a_batch_hashed_before_another_sealer_moved_the_head_is_chained_afresh_u
     assert eventlog.verify(engine).ok
 
 
+@pytest.mark.sqlite_only
+def test_a_new_row_writes_five_pages_and_every_lookup_of_the_chain_has_an_index(tmp_path):
+    # A tap's commit time grows with the pages it writes (migration 0013): the table's page and one of each
+    # index that serves the review (at; kind, at; actor, at; subject, at), none for the seq it does not have yet.
+    url = f"sqlite:///{tmp_path / 'kiosk.db'}"
+    upgrade(url)
+    eng = make_engine(url)
+    try:
+        write(eng, 3)
+        eventlog.seal(eng)
+        with eng.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            page = conn.exec_driver_sql("PRAGMA page_size").scalar()
+        write(eng, 1)
+        assert ((tmp_path / "kiosk.db-wal").stat().st_size - 32) // (24 + page) == 5
+
+        with eng.connect() as conn:
+            def plan(sql: str) -> str:
+                return " | ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+
+            assert "uq_events_seq" in plan("SELECT seq, hash, id FROM events WHERE seq IS NOT NULL "
+                                           "ORDER BY seq DESC LIMIT 1")  # the head
+            assert "uq_events_seq" in plan("SELECT hash FROM events WHERE seq = 2")  # a checkpoint's row
+            assert "PRIMARY KEY" in plan("SELECT id FROM events WHERE seq IS NULL AND id > 3 ORDER BY id LIMIT 1")
+        assert eventlog.has_unsealed(eng)
+        assert eventlog.seal(eng) == 1 and not eventlog.has_unsealed(eng)
+        assert [r.seq for r in chain(eng)] == [1, 2, 3, 4]
+    finally:
+        eng.dispose()
+
+
 def test_the_database_refuses_to_update_or_delete_a_row_or_to_insert_one_already_sealed(engine):
     write(engine, 3)
     eventlog.seal(engine)
