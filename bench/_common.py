@@ -187,10 +187,19 @@ def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
         print(f"  {name:<44}{s['n']:>6}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}{s['mean_ms']:>10.3f}{s['max_ms']:>10.3f}")
 
 
-def measure(n: int, trigger: Callable[[int], None], receive: Callable[[], float]) -> list[float]:
-    """Run n rounds of trigger(i) then receive() → latency seconds; return latencies in ms."""
-    out = []
-    for i in range(n):
-        trigger(i)
-        out.append(receive() * 1000.0)
+def interleaved(paths: dict[str, Callable[[int], float]], rounds: int, warmup: int = 20) -> dict[str, list[float]]:
+    """Measure several paths round by round: each round runs every path once (``path(i)`` → ms), the order
+    turning by one each round, and the first ``warmup`` rounds are dropped.
+
+    A path and its baseline thus meet the same moments of the machine: a disk's slow syncs come in spells
+    of a fraction of a second, and measuring one path after the other would hand a spell to only one.
+    """
+    names = list(paths)
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(warmup + rounds):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            ms = paths[name](i)
+            if i >= warmup:
+                out[name].append(ms)
     return out

@@ -22,7 +22,9 @@ import subprocess
 import sys
 import time
 import tty
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 
 def _db(path: str) -> sqlite3.Connection:
@@ -98,8 +100,9 @@ def frame(i: int) -> bytes:
     return b"$" + body + b"*%04X\r\n" % binascii.crc_hqx(body, 0xFFFF)
 
 
-def raw_chain(n: int, work: Path) -> list[float]:
-    """ms from each frame written to the pty to the screen socket holding the server's word that it committed."""
+@contextmanager
+def raw_chain_path(work: Path) -> Iterator[Callable[[int], float]]:
+    """The raw chain, started: ``one(i)`` writes frame i → ms until the screen socket holds the server's word."""
     work.mkdir(parents=True, exist_ok=True)
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -118,15 +121,15 @@ def raw_chain(n: int, work: Path) -> list[float]:
         gateway = subprocess.Popen([sys.executable, me, "--gateway", str(slave), str(work / "raw-outbox.db"),
                                     str(port)], pass_fds=(slave,))
         told = screen.makefile("rb")
-        out = []
-        for i in range(n + 20):  # the first 20 warm both processes up
+
+        def one(i: int) -> float:
             t0 = time.perf_counter()
             os.write(master, frame(i))
             told.readline()
-            if i >= 20:
-                out.append((time.perf_counter() - t0) * 1000.0)
+            return (time.perf_counter() - t0) * 1000.0
+
+        yield one
         screen.close()
-        return out
     finally:
         os.close(master)
         os.close(slave)
@@ -134,6 +137,12 @@ def raw_chain(n: int, work: Path) -> list[float]:
             if proc is not None:
                 proc.kill()
                 proc.wait()
+
+
+def raw_chain(n: int, work: Path) -> list[float]:
+    """The raw chain alone: n changes after 20 that warm both processes up."""
+    with raw_chain_path(work) as one:
+        return [ms for i, ms in ((i, one(i)) for i in range(n + 20)) if i >= 20]
 
 
 if __name__ == "__main__":

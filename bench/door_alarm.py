@@ -5,7 +5,7 @@ signed HTTP) → ``kiosk serve`` (store, door rules, alert, commit) → a browse
 receiving ``alert_raised``. The door opens with no grant before it, so the forced-open alarm (§6.6)
 is raised by the same transaction that stores the change. Baseline, measured in the same run: the
 sensor benchmark's raw pty read → parse → ``sqlite3`` commit (WAL, FULL); beside it, the chain's own floor
-(``bench/_raw_chain.py``).
+(``bench/_raw_chain.py``). The three are measured in turn, one opening each per round.
 
     .venv/bin/python bench/door_alarm.py [--quick]
 """
@@ -18,12 +18,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import print_table, summary
-from bench._raw_chain import raw_chain
-from bench.sensor_ingest import baseline, prepare, sensor_chain
+from bench._common import SocketIOClient, interleaved, print_table, summary
+from bench._raw_chain import raw_chain_path
+from bench.sensor_ingest import baseline_path, prepare, sensor_chain
 
 
 def define_door(instance: Path) -> None:
@@ -41,32 +42,28 @@ def define_door(instance: Path) -> None:
     engine.dispose()
 
 
-def alarm_path(n: int, work: Path) -> list[float]:
-    """ms from the door's IN frame on the pty to the client holding the forced-open alert."""
-    instance = work / "instance"
-    secret = prepare(instance)
-    define_door(instance)
-    with sensor_chain(instance, secret) as (node_side, client):
-        deadline = time.monotonic() + 20
-        while True:  # the first heartbeat tells the kiosk the door is closed
-            payload, _ = client.wait_for("door_changed", timeout=max(0.1, deadline - time.monotonic()))
-            if payload["contact"] == "closed":
+def wait_until_closed(client: SocketIOClient) -> None:
+    """Skip events until the kiosk says the door is closed."""
+    while True:
+        payload, _ = client.wait_for("door_changed")
+        if payload["contact"] == "closed":
+            return
+
+
+def alarm_path(node_side: Any, client: SocketIOClient) -> Callable[[int], float]:
+    """``one(i)``: ms from the door's IN frame on the pty to the client holding the forced-open alert; the door
+    is closed again (and the kiosk has said so) before it returns."""
+    def one(_i: int) -> float:
+        t0 = time.time()
+        node_side.node.set_channel(1, "A")
+        while True:
+            payload, received = client.wait_for("alert_raised")
+            if payload["kind"] == "door_forced_open":
                 break
-        out = []
-        for _ in range(n):
-            t0 = time.time()
-            node_side.node.set_channel(1, "A")
-            while True:
-                payload, received = client.wait_for("alert_raised")
-                if payload["kind"] == "door_forced_open":
-                    out.append((received - t0) * 1000.0)
-                    break
-            node_side.node.set_channel(1, "N")
-            while True:
-                payload, _ = client.wait_for("door_changed")
-                if payload["contact"] == "closed":
-                    break
-        return out
+        node_side.node.set_channel(1, "N")
+        wait_until_closed(client)
+        return (received - t0) * 1000.0
+    return one
 
 
 def main() -> None:
@@ -74,13 +71,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer openings (under a minute)")
     args = ap.parse_args()
-    n = 200 if args.quick else 1000
+    n = 600 if args.quick else 2000
     with tempfile.TemporaryDirectory(prefix="bench-door-") as tmp:
         work = Path(tmp)
-        baseline(50, work)  # warm-up
-        base = summary(baseline(n, work))
-        floor = summary(raw_chain(n, work / "raw-chain"))
-        kiosk = summary(alarm_path(n, work))
+        instance = work / "instance"
+        secret = prepare(instance)
+        define_door(instance)
+        with sensor_chain(instance, secret) as (node_side, client), baseline_path(work) as raw_one, \
+                raw_chain_path(work / "raw-chain") as floor_one:
+            wait_until_closed(client)  # the first heartbeat tells the kiosk the door is closed
+            got = interleaved({"baseline": raw_one, "floor": floor_one, "kiosk": alarm_path(node_side, client)},
+                              n, warmup=30)
+        base, floor, kiosk = summary(got["baseline"]), summary(got["floor"]), summary(got["kiosk"])
     ratio = round(kiosk["p99_ms"] / base["p99_ms"], 2)
     print_table(f"door opened → alarm on a screen, {n} openings each (lower is better)", [
         ("baseline: raw pty read → parse → sqlite3 commit", base),

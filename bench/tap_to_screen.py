@@ -4,7 +4,8 @@ The kiosk runs as in production (``kiosk serve``: gunicorn gthread, simple-webso
 synchronous=FULL) with the simulated reader; taps are injected through the reader adapter and each
 ``tap_recorded`` push carries the instant the reader had the UID. The baseline, measured in the same
 run on the same machine, is the least any such system can do: a raw read → one ``sqlite3`` insert and
-commit (WAL, synchronous=FULL) → one raw websocket frame to the same kind of client.
+commit (WAL, synchronous=FULL) → one raw websocket frame to the same kind of client. Both servers run
+side by side and are tapped in turn, one tap each per round, so both meet the same moments of the disk.
 
     .venv/bin/python bench/tap_to_screen.py [--quick] [--taps N]
 """
@@ -19,14 +20,15 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import (SocketIOClient, accept_raw_websocket, free_port, parse_at, print_table, start_kiosk,
-                           summary, ws_frame)
+from bench._common import (SocketIOClient, accept_raw_websocket, free_port, interleaved, parse_at, print_table,
+                           start_kiosk, summary, ws_frame)
 
 
 def prepare_instance(root: Path) -> list[str]:
@@ -49,8 +51,9 @@ def prepare_instance(root: Path) -> list[str]:
     return uids
 
 
-def run_kiosk(taps: int, workdir: Path) -> list[float]:
-    """Latencies (ms) through the real kiosk."""
+@contextmanager
+def kiosk_path(workdir: Path) -> Iterator[Callable[[int], float]]:
+    """The real kiosk, ready: ``one(i)`` taps the i-th badge and returns ms until the screen has the result."""
     instance = workdir / "instance"
     uids = prepare_instance(instance)
     port = free_port()
@@ -59,17 +62,18 @@ def run_kiosk(taps: int, workdir: Path) -> list[float]:
         client = SocketIOClient(f"http://127.0.0.1:{port}")
         client.wait_for("snapshot")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        out = []
-        for i in range(taps):
+
+        def one(i: int) -> float:
             # The tap is injected, then the screen's socket is read at once: like the baseline's client (and a
             # browser), the screen does not wait for the injecting request's answer, which comes after the push.
             conn.request("POST", "/api/v1/sim/tap", body=json.dumps({"uid": uids[i % len(uids)]}),
                          headers={"Content-Type": "application/json"})
             payload, received = client.wait_for("tap_recorded")
             conn.getresponse().read()
-            out.append((received - parse_at(payload["at"])) * 1000.0)
+            return (received - parse_at(payload["at"])) * 1000.0
+
+        yield one
         client.close()
-        return out
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -100,8 +104,9 @@ def _baseline_server(port_file: str, db_path: str) -> None:
         ws.sendall(ws_frame(json.dumps({"uid": uid, "at": at})))
 
 
-def run_baseline(taps: int, workdir: Path) -> list[float]:
-    """Latencies (ms) through the raw pipeline, in its own process like the kiosk."""
+@contextmanager
+def baseline_path(workdir: Path) -> Iterator[Callable[[int], float]]:
+    """The raw pipeline in its own process like the kiosk: ``one(i)`` → ms from its read to the client's frame."""
     import websocket
 
     port_file = workdir / "ports.json"
@@ -118,14 +123,15 @@ def run_baseline(taps: int, workdir: Path) -> list[float]:
         ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         trig = socket.create_connection(("127.0.0.1", trig_port))
         trig.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        out = []
-        for i in range(taps):
+
+        def one(i: int) -> float:
             trig.sendall(f"04{i:012X}\n".encode())
             msg = json.loads(ws.recv())
-            out.append((time.time() - msg["at"]) * 1000.0)
+            return (time.time() - msg["at"]) * 1000.0
+
+        yield one
         ws.close()
         trig.close()
-        return out
     finally:
         proc.kill()
         proc.wait()
@@ -134,20 +140,19 @@ def run_baseline(taps: int, workdir: Path) -> list[float]:
 def main() -> None:
     """Measure both paths in this run and print the table and the JSON line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="500 taps (under a minute)")
-    ap.add_argument("--taps", type=int, default=None, help="taps per path (default 2000, quick 500)")
+    ap.add_argument("--quick", action="store_true", help="1,000 taps each (under a minute)")
+    ap.add_argument("--taps", type=int, default=None, help="taps per path (default 3,000, quick 1,000)")
     ap.add_argument("--baseline-server", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.baseline_server:
         _baseline_server(*args.baseline_server)
         return
-    taps = args.taps or (500 if args.quick else 2000)
+    taps = args.taps or (1000 if args.quick else 3000)
     with tempfile.TemporaryDirectory(prefix="bench-tap-") as tmp:
         work = Path(tmp)
-        (work / "warm").mkdir()
-        run_baseline(50, work / "warm")  # warm the page cache and the interpreter's imports
-        baseline = summary(run_baseline(taps, work))
-        kiosk = summary(run_kiosk(taps, work))
+        with baseline_path(work) as raw_one, kiosk_path(work) as kiosk_one:
+            got = interleaved({"baseline": raw_one, "kiosk": kiosk_one}, taps, warmup=50)
+        baseline, kiosk = summary(got["baseline"]), summary(got["kiosk"])
     ratio = round(kiosk["p99_ms"] / baseline["p99_ms"], 2)
     print_table(f"tap → screen, {taps} taps each (lower is better)", [
         ("baseline: raw read → sqlite3 FULL commit → ws", baseline),
