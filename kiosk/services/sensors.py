@@ -235,10 +235,11 @@ def _ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | 
         return _ingest(ctx, gateway_id, body, signature)
     for r in rejected:
         logger.warning("gateway %s event %s refused: %s", gateway_id, r["id"], r["reason"])
+    # What people act on goes out first: a door's alarm and state, then the raw points behind them.
+    doors.publish_all(ctx, door_pubs)
+    _publish_changes(ctx, changes)
     if came_back:
         ctx.publish("gateway_health_changed", {"gateway": gateway_id, "silent": False, "last_seen_at": _iso(now)})
-    _publish_changes(ctx, changes)
-    doors.publish_all(ctx, door_pubs)
     return {"accepted": accepted, "rejected": rejected}
 
 
@@ -326,9 +327,10 @@ def check_silent(ctx: ServiceContext) -> list[str]:
         door_pubs += floor.apply_point_changes(ctx, conn, changes, now)
     for gid in went_silent:
         logger.warning("gateway %s went silent: its points are unknown", gid)
-        ctx.publish("gateway_health_changed", {"gateway": gid, "silent": True})
-    _publish_changes(ctx, changes)
     doors.publish_all(ctx, door_pubs)
+    _publish_changes(ctx, changes)
+    for gid in went_silent:
+        ctx.publish("gateway_health_changed", {"gateway": gid, "silent": True})
     return went_silent
 
 
