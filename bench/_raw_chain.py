@@ -131,12 +131,12 @@ def raw_chain_path(work: Path) -> Iterator[Callable[[int], float]]:
         yield one
         screen.close()
     finally:
-        os.close(master)
-        os.close(slave)
-        for proc in (gateway, server):
+        for proc in (gateway, server):  # before the pty goes: a gateway reading a closed pty would complain
             if proc is not None:
                 proc.kill()
                 proc.wait()
+        os.close(master)
+        os.close(slave)
 
 
 def raw_chain(n: int, work: Path) -> list[float]:
