@@ -151,21 +151,19 @@ class Runtime:
         return all(t is not None and t.is_alive() for t in (self._ticker, self._sealer))
 
     def tick(self) -> None:
-        """One round: the floor's timers if this process holds the lease; this process's leader sessions always."""
+        """One round: the floor's timers, if this process holds the lease."""
         if self.lease.try_acquire():
             self.floor_timers()
-        now = self.ctx.now()
-        for kiosk_id, sess in list(self.ctx.leader_sessions.items()):
-            if sess.expires_at <= now:
-                rollcall.end_leader_session(self.ctx, kiosk_id)
 
     def floor_timers(self) -> None:
-        """Close roll calls at window end, door, floor and visitor timers, escalation (sealing: ``_seal_loop``).
+        """Close roll calls at window end, idle leader sessions, door, floor and visitor timers, escalation
+        (sealing: ``_seal_loop``).
 
         Between the steps, a badge tap or door event being handled goes first (``ServiceContext.priority``).
         """
         step_aside = self.ctx.priority.step_aside
-        for step in (lambda: rollcall.tick(self.ctx), lambda: sensors.check_silent(self.ctx),
+        for step in (lambda: rollcall.tick(self.ctx), lambda: rollcall.expire_leader_sessions(self.ctx),
+                     lambda: sensors.check_silent(self.ctx),
                      lambda: doors.tick(self.ctx), lambda: floor.tick(self.ctx), lambda: visitors.tick(self.ctx),
                      lambda: alerts.escalate(self.ctx, self.notifiers)):
             step_aside()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import insert
 
 from kiosk.services.context import ServiceContext
-from kiosk.store.db import sync_sequences
+from kiosk.store.db import make_engine, make_sessionmaker, sync_sequences
 from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, Zone
 
 DAY = date(2026, 11, 30)
@@ -121,3 +122,19 @@ def add_upper_floor(ctx: ServiceContext) -> dict[str, int]:
                              {"id": "north", "name": "四层北门", "contact_point": "door:north", "floor": "4F",
                               "readers": ["door-north"]}])
     return ids
+
+
+@contextmanager
+def another_process(ctx: ServiceContext) -> Iterator[ServiceContext]:
+    """A second server process on ``ctx``'s database: its own engine, pool and memory; the same clock and
+    configuration; its pushes recorded in ``.published``."""
+    engine = make_engine(ctx.engine.url.render_as_string(hide_password=False))
+    sent: list[tuple[str, dict[str, Any]]] = []
+    other = ServiceContext(config=dict(ctx.config), engine=engine, sessions=make_sessionmaker(engine), clock=ctx.clock,
+                           publish=lambda name, payload: sent.append((name, payload)))
+    other.published = sent  # type: ignore[attr-defined]
+    try:
+        yield other
+    finally:
+        engine.dispose()
+

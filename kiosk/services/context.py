@@ -37,7 +37,8 @@ class LeaderSession:
     """A leader identified by badge at one kiosk; actions beyond a tap need it. Ends after idle time.
 
     A badge alone ("badge only") acknowledges alerts; anything else needs the session PIN-verified too
-    (``kiosk.services.pins``). ``pin_failures`` counts wrong PINs in this session.
+    (``kiosk.services.pins``). ``pin_failures`` counts wrong PINs in this session. Stored as a row, so
+    every server process sees it: ``kiosk.services.leader_sessions``.
     """
 
     employee_no: str
@@ -46,6 +47,7 @@ class LeaderSession:
     expires_at: datetime
     pin_verified: bool = False
     pin_failures: int = 0
+    started_at: datetime | None = None
 
 
 RUSH_PAUSE = 0.05  # s between two looks for a lull while taps keep coming
@@ -118,7 +120,6 @@ class ServiceContext:
     clock: Clock = system_clock
     publish: Publisher = _no_publish
     reader_health: dict[str, dict[str, str]] = field(default_factory=dict)
-    leader_sessions: dict[str, LeaderSession] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     priority: Priority = field(default_factory=Priority)
     catalog: CatalogCache = field(default_factory=CatalogCache)

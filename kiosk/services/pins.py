@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, insert, select, update
 
 from kiosk.domain import pins as rules
-from kiosk.services import rollcall
-from kiosk.services.context import ServiceContext
+from kiosk.services import leader_sessions, rollcall
+from kiosk.services.context import LeaderSession, ServiceContext
 from kiosk.services.doors import alert_payload
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
 from kiosk.services.users import check_password, hash_password, needs_rehash
+from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
 from kiosk.store.models import Alert, Event, Staff
 
@@ -108,14 +109,15 @@ def clear_pin(ctx: ServiceContext, employee_no: str, actor: str = "cli") -> dict
 
 # --- entered at the kiosk -----------------------------------------------------------------------------------
 
-def _live_session(ctx: ServiceContext, kiosk_id: str) -> Any:
-    """The session at this kiosk, refreshed; callers hold ``ctx.lock``."""
+def _live_session(ctx: ServiceContext, kiosk_id: str) -> LeaderSession:
+    """The session at this kiosk, its idle time refreshed (typing a PIN is use)."""
     now = ctx.now()
-    sess = ctx.leader_sessions.get(kiosk_id)
-    if sess is None or sess.expires_at <= now:
-        ctx.leader_sessions.pop(kiosk_id, None)
-        raise NotPermitted("leader_required", "Tap your leader badge first, then enter your PIN.")
-    sess.expires_at = now + ctx.leader_idle
+    with write_transaction(ctx.engine) as conn:
+        sess = leader_sessions.live(conn, kiosk_id, now, lock=True)
+        if sess is None:
+            raise NotPermitted("leader_required", "Tap your leader badge first, then enter your PIN.")
+        sess.expires_at = now + ctx.leader_idle
+        leader_sessions.save(conn, kiosk_id, sess)
     return sess
 
 
@@ -133,11 +135,10 @@ def verify(ctx: ServiceContext, kiosk_id: str, pin: str) -> dict[str, Any]:
     (``pin_locked``) and raises an alert. A PIN that is not 4 to 6 digits is refused without counting.
     """
     pin = str(pin or "")
-    with ctx.lock:
-        sess = _live_session(ctx, kiosk_id)
-        if sess.pin_verified:
-            return {"pin_verified": True}
-        employee_no = sess.employee_no
+    sess = _live_session(ctx, kiosk_id)
+    if sess.pin_verified:
+        return {"pin_verified": True}
+    employee_no = sess.employee_no
     problem = rules.format_problem(pin)
     if problem:
         _refused(ctx, kiosk_id, employee_no, "malformed", problem)
@@ -154,18 +155,23 @@ def verify(ctx: ServiceContext, kiosk_id: str, pin: str) -> dict[str, Any]:
         raise NotPermitted("pin_blocked", blocked_message(employee_no))
     right = check_password(pin, stored)  # scrypt, then a constant-time comparison; outside the lock (≈0.1 s)
     now = ctx.now()
-    with ctx.lock:
-        if ctx.leader_sessions.get(kiosk_id) is not sess:
+    with write_transaction(ctx.engine) as conn:
+        # Read again: another screen's PIN, the idle end or the next person's tap may have changed it meanwhile.
+        current = leader_sessions.live(conn, kiosk_id, now, lock=True)
+        if not leader_sessions.same(current, sess):
             raise NotPermitted("leader_required", "The session ended meanwhile: tap your leader badge again.")
+        assert current is not None
         if right:
-            sess.pin_verified, sess.pin_failures = True, 0
+            current.pin_verified, current.pin_failures = True, 0
             wrong = None
         else:
-            wrong = rules.after_wrong_pin(sess.pin_failures, policy(ctx))
-            sess.pin_failures = wrong.failures
-            if wrong.ends_session:
-                ctx.leader_sessions.pop(kiosk_id, None)
-        name = sess.name
+            wrong = rules.after_wrong_pin(current.pin_failures, policy(ctx))
+            current.pin_failures = wrong.failures
+        if wrong is not None and wrong.ends_session:
+            leader_sessions.remove(conn, kiosk_id)
+        else:
+            leader_sessions.save(conn, kiosk_id, current)
+        name = current.name
     if wrong is None:
         with ctx.engine.begin() as conn:
             log_event(conn, at=now, kind="leader_pin_verified", actor=employee_no, subject=f"kiosk:{kiosk_id}",

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from kiosk.domain import rollcall as rules
 from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
 from kiosk.domain.shifts import ShiftDef, ShiftOccurrence, occurrence, occurrences_around, shift_defs
-from kiosk.services import floors
+from kiosk.services import floors, leader_sessions
 from kiosk.services.context import LeaderSession, ServiceContext
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError, StorageUnavailable
 from kiosk.store.db import write_transaction
@@ -222,15 +222,8 @@ def _reason(decision: rules.TapDecision) -> str:
 
 def _open_leader_session(ctx: ServiceContext, kiosk_id: str, who: rules.StaffFacts, now: datetime) -> None:
     """A badge-only session for the person who tapped; the same person tapping again keeps their PIN state."""
-    with ctx.lock:
-        old = ctx.leader_sessions.get(kiosk_id)
-        sess = LeaderSession(who.employee_no, who.name, who.role, now + ctx.leader_idle)
-        if old is not None and old.employee_no == who.employee_no and old.expires_at > now:
-            # Tapping again neither wipes the wrong-PIN count nor asks a verified leader for the PIN again.
-            sess.pin_verified, sess.pin_failures = old.pin_verified, old.pin_failures
-        ctx.leader_sessions[kiosk_id] = sess
-        payload = _session_payload(kiosk_id, sess)
-    ctx.publish("leader_session_started", payload)
+    sess = leader_sessions.open_session(ctx, kiosk_id, who.employee_no, who.name, who.role, now)
+    ctx.publish("leader_session_started", _session_payload(kiosk_id, sess))
 
 
 def _session_payload(kiosk_id: str, sess: LeaderSession) -> dict[str, Any]:
@@ -249,21 +242,20 @@ def require_leader(ctx: ServiceContext, kiosk_id: str, roles: tuple[str, ...] = 
     session is refused with ``pin_required``, or ``pin_not_set`` when the person has no PIN to enter.
     """
     now = ctx.now()
-    with ctx.lock:
-        sess = ctx.leader_sessions.get(kiosk_id)
-        if sess is None or sess.expires_at <= now:
-            ctx.leader_sessions.pop(kiosk_id, None)
+    with write_transaction(ctx.engine) as conn:
+        sess = leader_sessions.live(conn, kiosk_id, now, lock=True)
+        if sess is None:
             raise NotPermitted("leader_required", "Only a shift leader can do this: tap your leader badge first.")
         if sess.role not in roles:
             raise NotPermitted("role_not_allowed", f"A {sess.role} cannot do this; it needs: {', '.join(roles)}.")
         sess.expires_at = now + ctx.leader_idle  # reaching for the PIN pad is use too
-        if not pin or sess.pin_verified:
-            return sess
-        employee_no = sess.employee_no
+        leader_sessions.save(conn, kiosk_id, sess)
+    if not pin or sess.pin_verified:
+        return sess
     with ctx.engine.connect() as conn:
-        has_pin = bool(conn.execute(_PIN_SET, {"employee_no": employee_no}).scalar())
+        has_pin = bool(conn.execute(_PIN_SET, {"employee_no": sess.employee_no}).scalar())
     if not has_pin:
-        raise NotPermitted("pin_not_set", pin_not_set_message(employee_no))
+        raise NotPermitted("pin_not_set", pin_not_set_message(sess.employee_no))
     raise NotPermitted("pin_required", PIN_REQUIRED)
 
 
@@ -274,19 +266,24 @@ def pin_not_set_message(employee_no: str) -> str:
 
 
 def end_leader_session(ctx: ServiceContext, kiosk_id: str) -> None:
-    """End the leader's session at this kiosk (button or idle)."""
-    with ctx.lock:
-        ctx.leader_sessions.pop(kiosk_id, None)
+    """End the leader's session at this kiosk (the screen's button)."""
+    leader_sessions.end(ctx, kiosk_id)
     ctx.publish("leader_session_ended", {"kiosk": kiosk_id})
+
+
+def expire_leader_sessions(ctx: ServiceContext) -> list[str]:
+    """End the sessions idle for ``LEADER_IDLE_SECONDS`` and tell the screens (a timer step)."""
+    ended = leader_sessions.expire(ctx)
+    for kiosk_id in ended:
+        ctx.publish("leader_session_ended", {"kiosk": kiosk_id})
+    return ended
 
 
 def leader_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None:
     """The session at this kiosk as screens see it (who, role, idle deadline, PIN verified), or None."""
-    with ctx.lock:
-        sess = ctx.leader_sessions.get(kiosk_id)
-        if sess is None or sess.expires_at <= ctx.now():
-            return None
-        return _session_payload(kiosk_id, sess)
+    with ctx.engine.connect() as conn:
+        sess = leader_sessions.live(conn, kiosk_id, ctx.now())
+    return _session_payload(kiosk_id, sess) if sess is not None else None
 
 
 _KIOSK_FLOOR = object()  # board(): the floor of the kiosk asking (every floor when it shows them all)

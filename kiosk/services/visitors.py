@@ -16,9 +16,11 @@ The flow on the floor:
 
 Decisions where the floor rules are silent:
 
-* An armed binding is kept in memory, per process and per kiosk (the kiosk's reader id, which is
-  also the kiosk id of the leader's session). A restart disarms it; that is harmless, since it
-  lasts only ``BINDING_WINDOW``.
+* An armed binding is a row per kiosk (``armed_bindings``; the kiosk's reader id, which is also the
+  kiosk id of the leader's session), so the process that takes the card's tap knows of an arming made
+  through another. Each process looks at which kiosks are armed at most once a second
+  (``ARMED_KIOSKS_TTL``, and at once after arming one itself): a tap is checked against the table only
+  at an armed kiosk, and roll call's taps elsewhere pay nothing for it.
 * A binding tap and a sign-out tap do neither roll call nor a door check, even on a kiosk reader
   listed among a door's readers: at such a kiosk visitors enter through the door's own reader.
 * A card may be bound before the window opens (reception hands it out early); the door enforces
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from kiosk.domain import access
 from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
@@ -44,14 +46,15 @@ from kiosk.services import rollcall
 from kiosk.services.context import ServiceContext
 from kiosk.services.doors import Publication, alert_payload, iso, publish_all
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
+from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
 from kiosk.store.lean import Prepared
-from kiosk.store.models import Alert, Badge, Door, Staff, VisitorApproval, VisitorCard
+from kiosk.store.models import Alert, ArmedBindingRow, Badge, Door, Staff, VisitorApproval, VisitorCard
 
 logger = logging.getLogger(__name__)
 
 _approvals, _cards, _staff = VisitorApproval.__table__, VisitorCard.__table__, Staff.__table__
-_badges, _alerts = Badge.__table__, Alert.__table__
+_badges, _alerts, _armed_t = Badge.__table__, Alert.__table__, ArmedBindingRow.__table__
 
 APPROVER_ROLES = ("management", "admin")  # §2.2: the Hotline Management Section approves visits
 BIND_ROLES = ("leader", "supervisor", "security", "admin")  # hand out visitor cards at the kiosk
@@ -269,13 +272,33 @@ def _unbindable(row: Any, now: datetime) -> str | None:
 # Binding cards at the kiosk
 
 
-def _armed(ctx: ServiceContext) -> dict[str, ArmedBinding]:
-    """The armed bindings of this process by kiosk id, kept on the context; callers hold ``ctx.lock``."""
-    armed = getattr(ctx, "visitor_bindings", None)
-    if armed is None:
-        armed = {}
-        ctx.visitor_bindings = armed  # type: ignore[attr-defined]
-    return armed
+_ARMED_AT = select(_armed_t).where(_armed_t.c.kiosk_id == bindparam("kiosk_id"))
+_ARMED_KIOSKS = select(_armed_t.c.kiosk_id).where(_armed_t.c.expires_at > bindparam("now"))
+ARMED_KIOSKS_TTL = timedelta(seconds=1)
+
+
+def _armed_at(conn: Connection, kiosk_id: str, now: datetime, *, lock: bool = False) -> ArmedBinding | None:
+    """The binding armed at this kiosk and not yet lapsed, or None."""
+    query = _ARMED_AT.with_for_update() if lock else _ARMED_AT
+    row = conn.execute(query, {"kiosk_id": kiosk_id}).first()
+    if row is None or row.expires_at <= now:
+        return None
+    return ArmedBinding(row.kiosk_id, row.approval_id, row.name, row.armed_by, row.expires_at)
+
+
+def _armed_kiosks(ctx: ServiceContext, now: datetime) -> frozenset[str]:
+    """The kiosks armed now, looked up at most once a second (at once after this process armed one)."""
+    cached = getattr(ctx, "_armed_kiosks", None)
+    if cached is not None and now - cached[0] < ARMED_KIOSKS_TTL and cached[0] <= now:
+        return cached[1]
+    with ctx.engine.connect() as conn:
+        kiosks = frozenset(conn.execute(_ARMED_KIOSKS, {"now": now}).scalars())
+    ctx._armed_kiosks = (now, kiosks)  # type: ignore[attr-defined]
+    return kiosks
+
+
+def _forget_armed_kiosks(ctx: ServiceContext) -> None:
+    ctx._armed_kiosks = None  # type: ignore[attr-defined]
 
 
 def start_binding(ctx: ServiceContext, kiosk_id: str, approval_id: int) -> dict[str, Any]:
@@ -290,11 +313,13 @@ def start_binding(ctx: ServiceContext, kiosk_id: str, approval_id: int) -> dict[
     if problem:
         raise ServiceError("approval_not_valid", problem + " Ask the Hotline Management Section for an approval.")
     armed = ArmedBinding(kiosk_id, row.id, row.name, leader.employee_no, now + BINDING_WINDOW)
-    with ctx.lock:
-        _armed(ctx)[kiosk_id] = armed
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
+        conn.execute(delete(_armed_t).where(_armed_t.c.kiosk_id == kiosk_id))
+        conn.execute(insert(_armed_t).values(kiosk_id=kiosk_id, approval_id=row.id, name=row.name,
+                                             armed_by=leader.employee_no, expires_at=armed.expires_at))
         log_event(conn, at=now, kind="visitor_binding_armed", actor=leader.employee_no, subject=str(row.id),
                   outcome=kiosk_id, rule="§2.2")
+    _forget_armed_kiosks(ctx)
     payload = _armed_payload(armed)
     ctx.publish("visitor_binding_armed", payload)
     return payload
@@ -307,11 +332,9 @@ def _armed_payload(armed: ArmedBinding) -> dict[str, Any]:
 
 def binding_payload(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any] | None:
     """The binding armed at this kiosk, for its snapshot, or None."""
-    with ctx.lock:
-        armed = _armed(ctx).get(kiosk_id)
-    if armed is None or armed.expires_at <= ctx.now():
-        return None
-    return _armed_payload(armed)
+    with ctx.engine.connect() as conn:
+        armed = _armed_at(conn, kiosk_id, ctx.now())
+    return _armed_payload(armed) if armed is not None else None
 
 
 _ACTIVE_CARD = (  # built once: every roll call tap asks it
@@ -359,27 +382,25 @@ def kiosk_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | 
         uid = normalize_uid(raw_uid)
     except InvalidBadgeUid:
         return None  # roll call answers a bad read
-    with ctx.lock:
-        armed = _armed(ctx).get(reader_id)
-        if armed is not None and armed.expires_at <= now:
-            del _armed(ctx)[reader_id]
-            armed = None
+    armed_here = reader_id in _armed_kiosks(ctx, now)
     # The roll call hot path: a card no visitor holds, at a kiosk not armed, is roll call's at once.
-    if armed is None and uid not in _active_uids(ctx, now):
+    if not armed_here and uid not in _active_uids(ctx, now):
         return None
     with ctx.engine.connect() as conn:
         card = _active_card(conn, uid)
-        is_badge = armed is not None and card is None and conn.execute(
+        armed = _armed_at(conn, reader_id, now) if armed_here and card is None else None
+        is_badge = armed is not None and conn.execute(
             select(_badges.c.id).where(_badges.c.uid == uid)).first() is not None
     if card is not None:
         return _sign_out(ctx, uid, reader_id, now)
     if armed is None or is_badge:
         return None  # a staff badge never becomes a visitor card; the leader's tap refreshes the session
-    with ctx.lock:
-        # Claim the arming: of two taps at once, only one binds.
-        if _armed(ctx).get(reader_id) is not armed:
+    with write_transaction(ctx.engine) as conn:
+        # Claim the arming: of two taps at once, on any process, only one binds.
+        if _armed_at(conn, reader_id, now, lock=True) != armed:
             return None
-        del _armed(ctx)[reader_id]
+        conn.execute(delete(_armed_t).where(_armed_t.c.kiosk_id == reader_id))
+    _forget_armed_kiosks(ctx)
     return _bind(ctx, armed, uid, reader_id, now)
 
 
@@ -591,10 +612,14 @@ def _publish_inside(ctx: ServiceContext) -> None:
 def tick(ctx: ServiceContext) -> list[dict[str, Any]]:
     """Disarm bindings past their 30 s; flag, once per visit, a visitor still inside after their window (§2.2)."""
     now = ctx.now()
-    with ctx.lock:
-        expired = [a for a in _armed(ctx).values() if a.expires_at <= now]
-        for a in expired:
-            del _armed(ctx)[a.kiosk_id]
+    lapsed = select(_armed_t.c.kiosk_id, _armed_t.c.approval_id).where(_armed_t.c.expires_at <= now)
+    with ctx.engine.connect() as conn:
+        expired = conn.execute(lapsed).all()
+    if expired:
+        with write_transaction(ctx.engine) as conn:
+            expired = conn.execute(lapsed.with_for_update()).all()  # again: a tap may have used one meanwhile
+            conn.execute(delete(_armed_t).where(_armed_t.c.kiosk_id.in_([a.kiosk_id for a in expired]),
+                                                _armed_t.c.expires_at <= now))
     for a in expired:
         ctx.publish("visitor_binding_expired", {"kiosk": a.kiosk_id, "approval_id": a.approval_id})
     pubs: list[Publication] = []

@@ -520,3 +520,30 @@ class Screen(Base):
     x: Mapped[float | None] = mapped_column(nullable=True)  # where the screen hangs on the plan: "you are here"
     y: Mapped[float | None] = mapped_column(nullable=True)
     floor_id: Mapped[int | None] = mapped_column(ForeignKey("floors.id"), nullable=True)  # None: shows every floor
+
+
+class LeaderSessionRow(Base):
+    """The leader identified by badge at one kiosk (kiosk.services.leader_sessions): a row, so every server
+    process sees it, whichever one the tap reached and whichever one the screen's PIN reaches."""
+
+    __tablename__ = "leader_sessions"
+    kiosk_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employee_no: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # with employee_no: which session this is
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pin_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ArmedBindingRow(Base):
+    """A kiosk armed by a leader to bind the next unknown card to a visitor (kiosk.services.visitors): a row,
+    so the process that takes the card's tap knows of an arming made through another."""
+
+    __tablename__ = "armed_bindings"
+    kiosk_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("visitor_approvals.id"))
+    name: Mapped[str] = mapped_column(String(100))  # the visitor's, for the screen
+    armed_by: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,9 +22,9 @@ from playwright.sync_api import expect
 from sqlalchemy import insert
 
 from kiosk.config import load_config
-from kiosk.services import demo, doors, visitors
-from kiosk.services.context import LeaderSession, ServiceContext
-from kiosk.store.db import make_engine, make_sessionmaker
+from kiosk.services import demo, doors, leader_sessions, visitors
+from kiosk.services.context import ServiceContext
+from kiosk.store.db import make_engine, make_sessionmaker, write_transaction
 from kiosk.store.models import Staff
 
 from conftest import badge_of_role
@@ -82,11 +82,15 @@ def visits_prepared(visits: Visits) -> Callable[[Path, Any], None]:
                 "valid_from": now + timedelta(hours=2), "valid_until": now + timedelta(hours=3),
                 "escort_required": False})["id"]
             # Reception hands the card out early; the door enforces the window (§2.2).
-            ctx.leader_sessions["kiosk"] = LeaderSession(floor.leader.employee_no, floor.leader.name, "leader",
-                                                         now + timedelta(minutes=1), pin_verified=True)
+            sess = leader_sessions.open_session(ctx, "kiosk", floor.leader.employee_no, floor.leader.name, "leader",
+                                                ctx.now())
+            sess.pin_verified = True
+            with write_transaction(ctx.engine) as conn:
+                leader_sessions.save(conn, "kiosk", sess)
             for visit, card in (("early", EARLY_CARD), ("unescorted", WALK_IN_CARD)):
                 visitors.start_binding(ctx, "kiosk", visits.ids[visit])
                 assert visitors.kiosk_tap(ctx, card, "kiosk")["outcome"] == "bound"
+            leader_sessions.end(ctx, "kiosk")  # the server starts with nobody identified at the kiosk
             # The demo panel offers the spare card, as `kiosk demo` does (访客卡 1).
             demo.write_panel(ctx, floor.panel + [{"label": "访客卡 1", "uid": CARD, "kind": "visitor"}])
         finally:

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select, update
 
-from floorfixtures import LEADER_PIN, build_floor, enter_pin, uid_of
+from floorfixtures import LEADER_PIN, another_process, build_floor, enter_pin, uid_of
 from kiosk.cli import main as cli
-from kiosk.services import alerts, pins, rollcall, taps, visitors
+from kiosk.services import alerts, leader_sessions, pins, rollcall, taps, visitors
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
 from kiosk.services.users import hash_password
 from kiosk.store.models import Alert, Event, Staff
@@ -31,6 +31,12 @@ def floor(ctx, clock):
     build_floor(ctx)
     clock.set(local(9, 10))
     return ctx
+
+
+def session_at(ctx, kiosk_id="kiosk"):
+    """The leader session at a kiosk as stored, or None."""
+    with ctx.engine.connect() as conn:
+        return leader_sessions.live(conn, kiosk_id, ctx.now())
 
 
 def logged(ctx, kind):
@@ -190,7 +196,7 @@ def test_a_right_pin_after_wrong_ones_starts_the_count_again(floor):
         with pytest.raises(ServiceError, match="pin_wrong|Wrong PIN"):
             enter_pin(floor, pin="1357")
     enter_pin(floor)
-    assert floor.leader_sessions["kiosk"].pin_failures == 0
+    assert session_at(floor).pin_failures == 0
 
 
 def test_a_pin_that_is_not_four_to_six_digits_is_refused_without_counting(floor):
@@ -199,7 +205,7 @@ def test_a_pin_that_is_not_four_to_six_digits_is_refused_without_counting(floor)
         with pytest.raises(ServiceError, match="4 to 6 digits") as refused:
             enter_pin(floor, pin=junk)
         assert refused.value.code == "pin_format"
-    assert floor.leader_sessions["kiosk"].pin_failures == 0
+    assert session_at(floor).pin_failures == 0
     assert [r.outcome for r in logged(floor, "leader_pin_refused")] == ["malformed"] * 4
 
 
@@ -301,6 +307,54 @@ def test_a_pin_at_one_kiosk_verifies_only_that_kiosks_session(floor):
     assert rollcall.leader_payload(floor, "kiosk-b")["pin_verified"] is False
     (verified,) = published(floor, "leader_pin_verified")
     assert verified["kiosk"] == "kiosk" and verified["pin_verified"] is True
+
+
+# --- one session, every server process ------------------------------------------------------------------------
+
+@pytest.fixture
+def other_process(floor):
+    with another_process(floor) as other:
+        yield other
+
+
+def test_the_pin_typed_at_a_screen_on_one_process_verifies_the_tap_another_process_took(floor, other_process):
+    rollcall.record_tap(floor, uid_of("20001"))  # the kiosk PC's reader posted to this process
+    with pytest.raises(NotPermitted, match="Enter your PIN"):  # the screen's websocket lives on the other
+        rollcall.close_leader(other_process, "kiosk")
+    enter_pin(other_process)
+    assert rollcall.leader_payload(floor, "kiosk")["pin_verified"] is True
+    rollcall.mark_by_hand(other_process, "kiosk", "20003", "present", "忘带工牌")
+    rollcall.end_leader_session(other_process, "kiosk")
+    with pytest.raises(NotPermitted, match="tap your leader badge"):
+        rollcall.close_leader(floor, "kiosk")
+
+
+def test_wrong_pins_count_on_every_process_and_an_idle_end_is_told_once(floor, other_process, clock):
+    rollcall.record_tap(floor, uid_of("20001"))
+    for ctx in (floor, other_process, floor):
+        with pytest.raises(ServiceError, match="Wrong PIN"):
+            enter_pin(ctx, pin="1357")
+    assert session_at(other_process).pin_failures == 3
+    clock.set(clock.now + timedelta(seconds=61))
+    assert session_at(floor) is None  # idle past its end: gone for every process at once
+    assert rollcall.expire_leader_sessions(other_process) == ["kiosk"]
+    assert rollcall.expire_leader_sessions(floor) == []
+    assert published(other_process, "leader_session_ended") == [{"kiosk": "kiosk"}]
+    assert published(floor, "leader_session_ended") == []
+
+
+def test_a_pin_checked_while_the_next_person_tapped_does_not_verify_their_session(floor, monkeypatch):
+    rollcall.record_tap(floor, uid_of("20001"))
+    check = pins.check_password
+
+    def slow_check(pin, stored):  # the supervisor taps the kiosk while the leader's PIN is being checked
+        rollcall.record_tap(floor, uid_of("20008"))
+        return check(pin, stored)
+
+    monkeypatch.setattr(pins, "check_password", slow_check)
+    with pytest.raises(NotPermitted, match="ended meanwhile"):
+        enter_pin(floor)
+    assert session_at(floor).employee_no == "20008" and session_at(floor).pin_verified is False
 
 
 # --- set by an administrator -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select
 
-from floorfixtures import build_floor, enter_pin, uid_of
+from floorfixtures import another_process, build_floor, enter_pin, uid_of
 from kiosk.cli import main as cli
 from kiosk.services import alerts, doors, sensors, taps, visitors
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
@@ -182,6 +182,23 @@ def test_an_armed_binding_lapses_after_30_seconds(floor, clock):
     assert visitors.binding_payload(floor, "kiosk") is None
     assert taps.handle(floor, CARD, "kiosk")["rollcall"]["outcome"] == "unknown_badge"
     assert logged(floor, "visitor_card_bound") == []
+
+
+def test_a_kiosk_armed_through_one_process_binds_the_card_whose_tap_reached_another(floor, clock):
+    a = approve(floor)
+    with another_process(floor) as other:
+        taps.handle(floor, uid_of("20001"), "kiosk")  # the reader's posts reach this process ...
+        enter_pin(other)  # ... the screen's websocket lives on the other one
+        armed = visitors.start_binding(other, "kiosk", a["id"])
+        assert visitors.binding_payload(floor, "kiosk") == armed
+        # The leader takes a card from the drawer: more than the second a process may take to look again.
+        clock.set(clock.now + visitors.ARMED_KIOSKS_TTL)
+        assert taps.handle(floor, CARD, "kiosk")["visitor"]["outcome"] == "bound"
+        # Used up for both: the next unknown card is roll call's, whichever process takes it.
+        assert visitors.binding_payload(other, "kiosk") is None
+        assert taps.handle(other, OTHER_CARD, "kiosk")["rollcall"]["outcome"] == "unknown_badge"
+        assert taps.handle(floor, OTHER_CARD, "kiosk")["rollcall"]["outcome"] == "unknown_badge"
+    assert [r.subject for r in logged(floor, "visitor_card_bound")] == [CARD]
 
 
 def test_the_timer_tells_the_kiosk_when_an_unused_arming_lapses(floor, clock):
