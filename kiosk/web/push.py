@@ -25,6 +25,7 @@ import termios
 import threading
 from typing import Any
 
+import engineio.exceptions
 import engineio.server
 import engineio.socket
 from wsproto.events import Message, TextMessage
@@ -119,8 +120,21 @@ class DirectSendSocket(engineio.socket.Socket):
         self.queue.put(pkt)
 
     def poll(self) -> list[Any]:
-        """Take what is queued (as upstream), moving the count from queued to in hand."""
-        packets = super().poll()
+        """Take what is queued (as upstream), moving the count from queued to in hand.
+
+        Upstream's writer thread takes a queue that stayed empty for a ping interval plus a ping timeout
+        for a client that is gone, and closes the websocket: there every ping passes the queue. Written
+        directly, pings and pushes need not, so on a direct connection an empty queue only means that
+        nothing had to wait, and the writer waits on. Whether the client is still there is the ping/pong
+        check's to say (``check_ping_timeout``, run on every send and by the server's service task).
+        """
+        while True:
+            try:
+                packets = super().poll()
+                break
+            except engineio.exceptions.QueueEmpty:
+                if self._direct is None or self.closed or self.closing or not self.check_ping_timeout():
+                    raise
         with self._state:
             self._queued = max(0, self._queued - len(packets))
             if self._direct is not None:

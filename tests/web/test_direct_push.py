@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,9 +22,9 @@ NS = "/kiosk"
 class Rig:
     """A python-socketio server (threading mode, simple-websocket) on Werkzeug, as the kiosk runs it."""
 
-    def __init__(self) -> None:
+    def __init__(self, ping: float = 60) -> None:
         push.install()
-        self.sio = socketio.Server(async_mode="threading", ping_interval=60, ping_timeout=60)
+        self.sio = socketio.Server(async_mode="threading", ping_interval=ping, ping_timeout=ping)
         self.sio.on("connect", lambda sid, environ: True, namespace=NS)
         self.server = make_server("127.0.0.1", 0, socketio.WSGIApp(self.sio), threaded=True)
         self.port = self.server.server_port
@@ -127,3 +128,47 @@ def test_a_screen_that_stops_reading_does_not_hold_up_the_publisher(rig: Rig) ->
     # When the screen reads again, every push arrives, whole and in order.
     assert [p["i"] for _, p in events(stuck, pushes)] == list(range(pushes))
     stuck.close()
+
+
+def test_a_screen_that_answers_pings_stays_connected_though_every_packet_went_direct() -> None:
+    # Upstream's writer thread closes a websocket whose queue stayed empty for a ping interval plus a ping
+    # timeout (kiosk screens: 20 s); written directly, even the pings never pass the queue.
+    rig = Rig(ping=0.2)
+    try:
+        ws = rig.client()
+        ws.settimeout(0.1)
+        end = time.monotonic() + 1.5  # more than three times what the writer thread waits
+        pongs = 0
+        while time.monotonic() < end:
+            try:
+                if ws.recv() == "2":
+                    ws.send("3")
+                    pongs += 1
+            except websocket.WebSocketTimeoutException:
+                pass
+        assert pongs >= 3
+        (sock,) = rig.sockets()
+        assert not sock.closed and sock.direct_writes >= pongs  # the pings went direct
+        ws.settimeout(5)
+        rig.sio.emit("tap_recorded", {"n": 1}, namespace=NS)
+        assert events(ws, 1) == [("tap_recorded", {"n": 1})]
+        ws.close()
+    finally:
+        rig.close()
+
+
+def test_a_screen_that_stops_answering_pings_is_still_hung_up_on() -> None:
+    rig = Rig(ping=0.2)
+    try:
+        ws = rig.client()
+        (sock,) = rig.sockets()
+        ws.settimeout(5)
+        try:
+            while ws.recv() != "":  # read, never answer, until the server's close frame
+                pass
+        except websocket.WebSocketConnectionClosedException:
+            pass
+        assert sock.closed
+    finally:
+        rig.close()
+
