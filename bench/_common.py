@@ -170,12 +170,21 @@ def pair_screen(instance: Path, name: str = "bench") -> str:
 
 
 def start_kiosk(instance: Path, port: int, **env: str) -> subprocess.Popen:
-    """Run ``kiosk serve`` (gunicorn gthread) on an instance and wait until it answers; pair a screen for it."""
+    """Run ``kiosk serve`` (gunicorn gthread) on an instance and wait until it answers; pair a screen for it.
+
+    Its output goes to ``serve-PORT.log`` in the instance folder: a pipe nobody reads would stop the server
+    once its buffer filled.
+    """
     SCREEN_COOKIES[f"http://127.0.0.1:{port}"] = pair_screen(instance, f"bench-{port}")
+    log = open(instance / f"serve-{port}.log", "w")  # noqa: SIM115 - the child keeps it; closed with the process
     proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "--instance", str(instance), "serve",
                              "--port", str(port)], env=kiosk_env(**env), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    log.close()
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}\n{(instance / f'serve-{port}.log').read_text()[-4000:]}") from None
     return proc
 
 
