@@ -176,16 +176,25 @@ def start_kiosk(instance: Path, port: int, **env: str) -> subprocess.Popen:
     once its buffer filled.
     """
     SCREEN_COOKIES[f"http://127.0.0.1:{port}"] = pair_screen(instance, f"bench-{port}")
-    log = open(instance / f"serve-{port}.log", "w")  # noqa: SIM115 - the child keeps it; closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "--instance", str(instance), "serve",
-                             "--port", str(port)], env=kiosk_env(**env), cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    log.close()
+    log_path = instance / f"serve-{port}.log"
+    with open(log_path, "w") as log:  # the child has its own copy of the file
+        proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "--instance", str(instance), "serve",
+                                 "--port", str(port)], env=kiosk_env(**env), cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log_path = log_path  # type: ignore[attr-defined]
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
     except RuntimeError as exc:
-        raise RuntimeError(f"{exc}\n{(instance / f'serve-{port}.log').read_text()[-4000:]}") from None
+        raise RuntimeError(f"{exc}\n{server_output(proc)[-4000:]}") from None
     return proc
+
+
+def server_output(proc: subprocess.Popen) -> str:
+    """What a server started by :func:`start_kiosk` has written so far (stdout and stderr together)."""
+    try:
+        return proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+    except OSError:
+        return ""
 
 
 def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import SocketIOClient, free_port, start_kiosk  # noqa: E402,F401  (re-exported for the tests)
+from bench._common import SocketIOClient, free_port, server_output, start_kiosk  # noqa: E402,F401  (re-exported for the tests)
 from kiosk.config import load_config  # noqa: E402
 from kiosk.services import doors, sensors  # noqa: E402
 from kiosk.services.context import ServiceContext  # noqa: E402
@@ -79,11 +79,11 @@ def stop_servers(servers: list[tuple[int, subprocess.Popen]]) -> list[str]:
         if proc.poll() is None:
             proc.terminate()
         try:
-            out, _ = proc.communicate(timeout=10)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, _ = proc.communicate()
-        outputs.append(out or "")
+            proc.wait()
+        outputs.append(server_output(proc))
     return outputs
 
 
