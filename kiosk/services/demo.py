@@ -17,8 +17,8 @@ from kiosk.services.rollcall import CONSOLE_ROLES
 from kiosk.services.users import hash_password
 from kiosk.store.db import sync_sequences
 from kiosk.store.eventlog import log_event
-from kiosk.store.models import (FIRST_FLOOR, Badge, Notice, RosterEntry, Screen, Seat, Shift, Staff, VisitorApproval,
-                                VisitorCard, Zone)
+from kiosk.store.models import (FIRST_FLOOR, ArmedBindingRow, Badge, LeaderSessionRow, Notice, RosterEntry, Screen, Seat,
+                                Shift, Staff, VisitorApproval, VisitorCard, Zone)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红梅鑫波斌宇浩凯健俊帆帅旭宁龙林欣悦彤雪琳晨曦婷颖佳琪倩"
@@ -49,7 +49,7 @@ def generate(ctx: ServiceContext, seed: int = 12345, now: datetime | None = None
     # Hashed once for all of them (scrypt is slow on purpose): one salt shared is fine for a demo's PIN.
     pin_hash = hash_password(DEMO_PIN)
     with ctx.engine.begin() as conn:
-        for table in (RosterEntry, Badge, Notice, Seat, Staff, Zone, Shift):
+        for table in (LeaderSessionRow, RosterEntry, Badge, Notice, Seat, Staff, Zone, Shift):
             conn.execute(delete(table.__table__))
         conn.execute(insert(Zone.__table__), [{"id": z, "name": n} for z, n in ZONES])
         seats = []
@@ -168,7 +168,8 @@ def add_visitors(ctx: ServiceContext, now: datetime | None = None) -> DemoBadges
     now = now or ctx.now()
     approvals, cards = VisitorApproval.__table__, VisitorCard.__table__
     with ctx.engine.begin() as conn:
-        for table in (cards, approvals):  # a regenerated demo starts without the last run's visits
+        # A regenerated demo starts without the last run's visits, or a kiosk armed for one of them.
+        for table in (ArmedBindingRow.__table__, cards, approvals):
             conn.execute(delete(table))
         if conn.execute(select(Staff.__table__.c.id).where(Staff.__table__.c.role == "management")).first() is None:
             conn.execute(insert(Staff.__table__).values(

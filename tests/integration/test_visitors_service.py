@@ -12,9 +12,10 @@ from sqlalchemy import insert, select
 
 from floorfixtures import another_process, build_floor, enter_pin, uid_of
 from kiosk.cli import main as cli
-from kiosk.services import alerts, doors, sensors, taps, visitors
+from kiosk.services import alerts, demo, doors, leader_sessions, sensors, taps, visitors
 from kiosk.services.errors import NotFound, NotPermitted, ServiceError
-from kiosk.store.models import Event, Staff, VisitorCard
+from kiosk.store.db import write_transaction
+from kiosk.store.models import Event, Staff, VisitorApproval, VisitorCard
 
 TZ = ZoneInfo("Asia/Shanghai")
 SECRET = b"visitor-test"
@@ -199,6 +200,28 @@ def test_a_kiosk_armed_through_one_process_binds_the_card_whose_tap_reached_anot
         assert taps.handle(other, OTHER_CARD, "kiosk")["rollcall"]["outcome"] == "unknown_badge"
         assert taps.handle(floor, OTHER_CARD, "kiosk")["rollcall"]["outcome"] == "unknown_badge"
     assert [r.subject for r in logged(floor, "visitor_card_bound")] == [CARD]
+
+
+def test_the_demo_regenerated_after_a_kiosk_was_left_armed_starts_afresh(ctx):
+    # `kiosk demo` regenerates its floor at every start; the last run may have stopped with a kiosk armed.
+    demo.generate(ctx)
+    demo.add_visitors(ctx)
+    with ctx.engine.connect() as conn:
+        leader = conn.execute(select(Staff.__table__).where(Staff.__table__.c.role == "leader")).first()
+    sess = leader_sessions.open_session(ctx, "kiosk", leader.employee_no, leader.name, "leader", ctx.now())
+    sess.pin_verified = True
+    with write_transaction(ctx.engine) as conn:
+        leader_sessions.save(conn, "kiosk", sess)
+    with ctx.engine.connect() as conn:
+        approval_id = conn.execute(select(VisitorApproval.__table__.c.id)
+                                   .where(VisitorApproval.__table__.c.valid_until > ctx.now())).scalars().first()
+    visitors.start_binding(ctx, "kiosk", approval_id)
+
+    demo.generate(ctx)
+    demo.add_visitors(ctx)
+    assert visitors.binding_payload(ctx, "kiosk") is None
+    with ctx.engine.connect() as conn:
+        assert leader_sessions.live(conn, "kiosk", ctx.now()) is None
 
 
 def test_the_timer_tells_the_kiosk_when_an_unused_arming_lapses(floor, clock):
