@@ -57,6 +57,16 @@ def wait_http(url: str, deadline_s: float = 20.0, proc: subprocess.Popen | None 
     raise RuntimeError(f"{url} did not answer within {deadline_s} s")
 
 
+def read_port_file(port_file: Path, proc: subprocess.Popen, what: str, deadline_s: float = 10.0) -> Any:
+    """The JSON a helper process writes to ``port_file`` once it listens; fail if it dies or takes too long."""
+    end = time.monotonic() + deadline_s
+    while not port_file.exists() or not port_file.read_text():
+        if time.monotonic() > end or proc.poll() is not None:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.01)
+    return json.loads(port_file.read_text())
+
+
 def parse_at(text: str) -> float:
     """An ISO-8601 UTC time (with Z) as POSIX seconds."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

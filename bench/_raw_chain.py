@@ -111,12 +111,9 @@ def raw_chain_path(work: Path) -> Iterator[Callable[[int], float]]:
     server = subprocess.Popen([sys.executable, me, "--server", str(work / "raw-server.db"), str(port_file)])
     gateway = None
     try:
-        deadline = time.monotonic() + 10
-        while not port_file.exists() or not port_file.read_text():
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the raw chain's server did not start")
-            time.sleep(0.01)
-        port = json.loads(port_file.read_text())
+        from bench._common import read_port_file  # here: the helper processes run this file as a script
+
+        port = read_port_file(port_file, server, "the raw chain's server")
         screen = _nodelay(socket.create_connection(("127.0.0.1", port)))
         gateway = subprocess.Popen([sys.executable, me, "--gateway", str(slave), str(work / "raw-outbox.db"),
                                     str(port)], pass_fds=(slave,))

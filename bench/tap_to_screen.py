@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (SocketIOClient, accept_raw_websocket, free_port, interleaved, parse_at, print_table,
-                           start_kiosk, summary, ws_frame)
+                           read_port_file, start_kiosk, summary, ws_frame)
 
 
 def prepare_instance(root: Path) -> list[str]:
@@ -113,12 +113,7 @@ def baseline_path(workdir: Path) -> Iterator[Callable[[int], float]]:
     proc = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port_file),
                              str(workdir / "raw.db")])
     try:
-        deadline = time.monotonic() + 10
-        while not port_file.exists() or not port_file.read_text():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("baseline server did not start")
-            time.sleep(0.01)
-        ws_port, trig_port = json.loads(port_file.read_text())
+        ws_port, trig_port = read_port_file(port_file, proc, "baseline server")
         ws = websocket.create_connection(f"ws://127.0.0.1:{ws_port}/", timeout=10)
         ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         trig = socket.create_connection(("127.0.0.1", trig_port))
