@@ -18,9 +18,9 @@ Decisions where the floor rules are silent:
 
 * An armed binding is a row per kiosk (``armed_bindings``; the kiosk's reader id, which is also the
   kiosk id of the leader's session), so the process that takes the card's tap knows of an arming made
-  through another. Each process looks at which kiosks are armed at most once a second
-  (``ARMED_KIOSKS_TTL``, and at once after arming one itself): a tap is checked against the table only
-  at an armed kiosk, and roll call's taps elsewhere pay nothing for it.
+  through another. Each process looks at which kiosks are armed, with the cards visitors hold, at most
+  once a second (``VISITOR_STATE_TTL``, and at once after it armed, bound or signed out itself): a tap
+  is checked against the tables only at an armed kiosk or for a visitor's card.
 * A binding tap and a sign-out tap do neither roll call nor a door check, even on a kiosk reader
   listed among a door's readers: at such a kiosk visitors enter through the door's own reader.
 * A card may be bound before the window opens (reception hands it out early); the door enforces
@@ -274,7 +274,6 @@ def _unbindable(row: Any, now: datetime) -> str | None:
 
 _ARMED_AT = select(_armed_t).where(_armed_t.c.kiosk_id == bindparam("kiosk_id"))
 _ARMED_KIOSKS = select(_armed_t.c.kiosk_id).where(_armed_t.c.expires_at > bindparam("now"))
-ARMED_KIOSKS_TTL = timedelta(seconds=1)
 
 
 def _armed_at(conn: Connection, kiosk_id: str, now: datetime, *, lock: bool = False) -> ArmedBinding | None:
@@ -284,21 +283,6 @@ def _armed_at(conn: Connection, kiosk_id: str, now: datetime, *, lock: bool = Fa
     if row is None or row.expires_at <= now:
         return None
     return ArmedBinding(row.kiosk_id, row.approval_id, row.name, row.armed_by, row.expires_at)
-
-
-def _armed_kiosks(ctx: ServiceContext, now: datetime) -> frozenset[str]:
-    """The kiosks armed now, looked up at most once a second (at once after this process armed one)."""
-    cached = getattr(ctx, "_armed_kiosks", None)
-    if cached is not None and now - cached[0] < ARMED_KIOSKS_TTL and cached[0] <= now:
-        return cached[1]
-    with ctx.engine.connect() as conn:
-        kiosks = frozenset(conn.execute(_ARMED_KIOSKS, {"now": now}).scalars())
-    ctx._armed_kiosks = (now, kiosks)  # type: ignore[attr-defined]
-    return kiosks
-
-
-def _forget_armed_kiosks(ctx: ServiceContext) -> None:
-    ctx._armed_kiosks = None  # type: ignore[attr-defined]
 
 
 def start_binding(ctx: ServiceContext, kiosk_id: str, approval_id: int) -> dict[str, Any]:
@@ -319,7 +303,7 @@ def start_binding(ctx: ServiceContext, kiosk_id: str, approval_id: int) -> dict[
                                              armed_by=leader.employee_no, expires_at=armed.expires_at))
         log_event(conn, at=now, kind="visitor_binding_armed", actor=leader.employee_no, subject=str(row.id),
                   outcome=kiosk_id, rule="§2.2")
-    _forget_armed_kiosks(ctx)
+    _forget_visitor_state(ctx)
     payload = _armed_payload(armed)
     ctx.publish("visitor_binding_armed", payload)
     return payload
@@ -353,26 +337,28 @@ def _active_card(conn: Connection, uid: str) -> Any:
 
 
 _ACTIVE_UIDS = select(_cards.c.uid).where(_cards.c.released_at.is_(None))
-ACTIVE_UIDS_TTL = timedelta(seconds=2)
+VISITOR_STATE_TTL = timedelta(seconds=1)
 
 
-def _active_uids(ctx: ServiceContext, now: datetime) -> frozenset[str]:
-    """UIDs of cards visitors hold now, cached for two seconds (one small query instead of one per tap).
+def _visitor_state(ctx: ServiceContext, now: datetime) -> tuple[frozenset[str], frozenset[str]]:
+    """UIDs of the cards visitors hold now, and the kiosks armed now: two small queries on one connection at
+    most once a second, instead of a look at the tables on every roll call tap.
 
-    This process refreshes it at once when it binds or signs out a card; a card bound through another
-    server process is seen here within two seconds.
+    This process looks again at once after it binds, signs out or arms; what another server process did is
+    seen here within a second.
     """
-    cached = getattr(ctx, "_visitor_uids", None)
-    if cached is not None and now - cached[0] < ACTIVE_UIDS_TTL and cached[0] <= now:
-        return cached[1]
+    cached = getattr(ctx, "_visitor_state", None)
+    if cached is not None and now - cached[0] < VISITOR_STATE_TTL and cached[0] <= now:
+        return cached[1], cached[2]
     with ctx.engine.connect() as conn:
         uids = frozenset(r.uid for r in conn.execute(_ACTIVE_UIDS))
-    ctx._visitor_uids = (now, uids)  # type: ignore[attr-defined]
-    return uids
+        kiosks = frozenset(conn.execute(_ARMED_KIOSKS, {"now": now}).scalars())
+    ctx._visitor_state = (now, uids, kiosks)  # type: ignore[attr-defined]
+    return uids, kiosks
 
 
-def _forget_active_uids(ctx: ServiceContext) -> None:
-    ctx._visitor_uids = None  # type: ignore[attr-defined]
+def _forget_visitor_state(ctx: ServiceContext) -> None:
+    ctx._visitor_state = None  # type: ignore[attr-defined]
 
 
 def kiosk_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | None = None) -> dict[str, Any] | None:
@@ -382,9 +368,10 @@ def kiosk_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | 
         uid = normalize_uid(raw_uid)
     except InvalidBadgeUid:
         return None  # roll call answers a bad read
-    armed_here = reader_id in _armed_kiosks(ctx, now)
+    held, armed_kiosks = _visitor_state(ctx, now)
+    armed_here = reader_id in armed_kiosks
     # The roll call hot path: a card no visitor holds, at a kiosk not armed, is roll call's at once.
-    if not armed_here and uid not in _active_uids(ctx, now):
+    if not armed_here and uid not in held:
         return None
     with ctx.engine.connect() as conn:
         card = _active_card(conn, uid)
@@ -400,7 +387,7 @@ def kiosk_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | 
         if _armed_at(conn, reader_id, now, lock=True) != armed:
             return None
         conn.execute(delete(_armed_t).where(_armed_t.c.kiosk_id == reader_id))
-    _forget_armed_kiosks(ctx)
+    _forget_visitor_state(ctx)
     return _bind(ctx, armed, uid, reader_id, now)
 
 
@@ -439,7 +426,7 @@ def _bind(ctx: ServiceContext, armed: ArmedBinding, uid: str, reader_id: str, no
                "bound_by": armed.armed_by, "valid_from": iso(row.valid_from), "valid_until": iso(row.valid_until),
                "escort_required": bool(row.escort_required), "at": iso(now)}
     logger.info("visitor card %s bound to approval %s by %s", masked_uid(uid), row.id, armed.armed_by)
-    _forget_active_uids(ctx)
+    _forget_visitor_state(ctx)
     ctx.publish("visitor_card_bound", payload)
     return payload
 
@@ -468,7 +455,7 @@ def _sign_out(ctx: ServiceContext, uid: str, reader_id: str, now: datetime) -> d
                "approval_id": card.approval_id, "name": card.name, "organisation": card.organisation,
                "uid_tail": masked_uid(uid), "was_inside": bool(card.inside), "at": iso(now)}
     logger.info("visitor card %s signed out at %s", masked_uid(uid), reader_id)
-    _forget_active_uids(ctx)
+    _forget_visitor_state(ctx)
     ctx.publish("visitor_signed_out", payload)
     publish_all(ctx, pubs)
     if card.inside:

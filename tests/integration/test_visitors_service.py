@@ -193,7 +193,7 @@ def test_a_kiosk_armed_through_one_process_binds_the_card_whose_tap_reached_anot
         armed = visitors.start_binding(other, "kiosk", a["id"])
         assert visitors.binding_payload(floor, "kiosk") == armed
         # The leader takes a card from the drawer: more than the second a process may take to look again.
-        clock.set(clock.now + visitors.ARMED_KIOSKS_TTL)
+        clock.set(clock.now + visitors.VISITOR_STATE_TTL)
         assert taps.handle(floor, CARD, "kiosk")["visitor"]["outcome"] == "bound"
         # Used up for both: the next unknown card is roll call's, whichever process takes it.
         assert visitors.binding_payload(other, "kiosk") is None
