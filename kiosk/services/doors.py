@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from kiosk.domain import doors as rules
 from kiosk.services import floors
 from kiosk.services.context import ServiceContext
-from kiosk.services.errors import NotFound, ServiceError
+from kiosk.services.errors import NotFound
 from kiosk.store import doorstate
 from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event

@@ -19,7 +19,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, send_file, url_for
 
 from kiosk.domain.floorplan import MAX_BACKGROUND_BYTES, PlanError
 from kiosk.domain.floors import FloorInfo
