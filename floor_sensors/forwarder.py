@@ -15,7 +15,8 @@ next batch goes only after the previous one was answered. The server
 de-duplicates by id, so sending an event twice (after a crash) is harmless.
 
 When there is nothing to send, a POST with no events still goes every
-``health_interval`` seconds, carrying the health of every node.
+``health_interval`` seconds, carrying the health of every node, and at once after
+:meth:`Forwarder.health_changed` (a reader unplugged shows on its screen now, not at the next interval).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class Forwarder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._health_due = False
         # The floor LAN has no proxy: ignore any *_proxy variables in the environment.
         # One kept-alive connection: a new TCP connection per batch would cost more than the batch.
         parts = urllib.parse.urlsplit(self.url)
@@ -104,6 +106,11 @@ class Forwarder:
             self._thread.join(timeout)
         self._close()
 
+    def health_changed(self) -> None:
+        """Report the health at once (with the next batch, or alone), not at the next interval."""
+        self._health_due = True
+        self.outbox.wake()
+
     def alive(self) -> bool:
         """True while the forwarding thread runs."""
         return self._thread is not None and self._thread.is_alive()
@@ -120,9 +127,10 @@ class Forwarder:
         while not self._stop.is_set():
             self.outbox.arm()  # before the look, so an append right after it is not missed
             batch = self.outbox.peek(self.batch_size)
-            if not batch and time.monotonic() - last_post < self.health_interval:
+            if not batch and not self._health_due and time.monotonic() - last_post < self.health_interval:
                 self.outbox.wait(max(0.0, min(self.health_interval - (time.monotonic() - last_post), 1.0)))
                 continue
+            health_due, self._health_due = self._health_due, False  # this POST carries the health as it is now
             try:
                 progressed = self.deliver(batch)
             except Exception:  # noqa: BLE001 - the thread must outlive any surprise
@@ -133,6 +141,7 @@ class Forwarder:
                 delay = 0.0
                 last_post = time.monotonic()
             else:
+                self._health_due = self._health_due or health_due  # still to be told, after the back-off
                 delay = min(max(self.retry_initial, delay * 2), self.retry_max)
                 self._stop.wait(delay)
 

@@ -39,6 +39,7 @@ class RemoteReader:
     def on_health(self, state: ReaderHealth, message: str) -> None:
         """Keep the health the forwarder reports with every batch."""
         self.health = {"state": state.value, "message": message}
+        self.forwarder.health_changed()  # its screen shows it now, not at the next health interval
         logger.log(logging.INFO if state is ReaderHealth.CONNECTED else logging.WARNING,
                    "reader %s is %s: %s", self.reader_id, state.value, message)
 

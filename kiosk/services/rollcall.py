@@ -339,6 +339,9 @@ def board(ctx: ServiceContext, kiosk_id: str = "kiosk", scope: Any = _KIOSK_FLOO
                              "status": m.status if m else ("absent" if floor_closed else "pending"),
                              "at": _iso(m.at) if m else None, "manual": bool(m.manual) if m else False,
                              "note": m.note if m else None, "leader_late": bool(m.leader_late) if m else False})
+        from kiosk.services import sensors  # here: sensors builds on the floor map, which builds on this module
+
+        remote = sensors.remote_readers(conn)
         local_today = now.astimezone(ctx.tz).date()
         notices = [{"id": n.id, "title": n.title, "body": n.body, "has_question": bool(n.question)}
                    for n in conn.execute(select(_notices).where(_notices.c.valid_from <= local_today,
@@ -362,7 +365,8 @@ def board(ctx: ServiceContext, kiosk_id: str = "kiosk", scope: Any = _KIOSK_FLOO
         "notices": notices,
         "question": question,
         "leader": leader_payload(ctx, kiosk_id),
-        "readers": ctx.reader_health,
+        # This process's own readers, and those on other PCs as their last word said (kiosk reader).
+        "readers": {**remote, **ctx.reader_health},
         "policy": {"opens_before_minutes": policy.opens_before.total_seconds() / 60,
                    "closes_after_minutes": policy.closes_after.total_seconds() / 60,
                    "leader_early_minutes": policy.leader_early.total_seconds() / 60},

@@ -36,7 +36,11 @@ _INSERT_EVENTS = insert(_sev)
 _UPDATE_POINT = (update(_points).where(_points.c.id == bindparam("_id"))
                  .values(state=bindparam("_state"), changed_at=bindparam("_changed_at"),
                          reconciled=bindparam("_reconciled"), gateway_id=bindparam("_gateway_id")))
-_GATEWAY_SILENT = select(_gw.c.silent).where(_gw.c.id == bindparam("_id"))
+_GATEWAY_SILENT = select(_gw.c.silent, _gw.c.health).where(_gw.c.id == bindparam("_id"))
+# Gateways that are readers on other PCs (``kiosk reader``) report them under "readers" in their health.
+_READER_GATEWAYS = select(_gw.c.id, _gw.c.silent, _gw.c.last_seen_at, _gw.c.health).where(
+    _gw.c.health.like('%"readers"%'))
+READER_STATES = ("connected", "disconnected", "error")
 _INSERT_GATEWAY = insert(_gw)
 _GATEWAY_HEARD = (update(_gw).where(_gw.c.id == bindparam("_id"))
                   .values(last_seen_at=bindparam("_seen"), silent=False, health=bindparam("_health")))
@@ -225,7 +229,7 @@ def _ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | 
                     log_event(conn, at=now, kind=f"gateway_{ev['type']}", actor=f"gateway:{gateway_id}",
                               subject=str(ev.get("source") or "")[:64], outcome=str(ev.get("state") or ev["type"]),
                               reason=f"{ev.get('dropped')} events dropped by the gateway" if ev["type"] == "overflow" else "")
-            came_back = _touch_gateway(conn, gateway_id, now, doc.get("health"))
+            came_back, readers_changed = _touch_gateway(conn, gateway_id, now, doc.get("health"))
             # §6.5, §6.6: the doors hear of their contacts in the same transaction.
             door_pubs = doors.apply_point_changes(conn, changes, now)
             door_pubs += floor.apply_point_changes(ctx, conn, changes, now)  # seats reach the floor map too
@@ -240,6 +244,7 @@ def _ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | 
     _publish_changes(ctx, changes)
     if came_back:
         ctx.publish("gateway_health_changed", {"gateway": gateway_id, "silent": False, "last_seen_at": _iso(now)})
+    _publish_readers(ctx, readers_changed)
     return {"accepted": accepted, "rejected": rejected}
 
 
@@ -288,17 +293,67 @@ def _stored_ids(conn: Any, ids: list[str]) -> set[str]:
     return {r.event_id for r in conn.execute(_STORED_IDS, {"ids": ids})} if ids else set()
 
 
-def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> bool:
-    """Record that a gateway was heard; True if it had been silent (or is new): the screens should hear."""
+def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> tuple[bool, list[dict[str, Any]]]:
+    """Record that a gateway was heard. Returns whether it had been silent (or is new), and the readers it
+    reports (a ``kiosk reader``) whose state differs from what the screens were last told."""
     health_json = canonical_json(health if isinstance(health, dict) else {})
     was = _GATEWAY_SILENT_LEAN.first(conn, {"_id": gateway_id})
+    after = readers_of(health_json, silent=False, last_seen_at=now)
     if was is None:
         conn.execute(_INSERT_GATEWAY, {"id": gateway_id, "last_seen_at": now, "silent": False, "health": health_json})
-        return True
+        return True, [{"reader_id": rid, **h} for rid, h in after.items()]
     _GATEWAY_HEARD_LEAN.run(conn, {"_id": gateway_id, "_seen": now, "_health": health_json})
     if was.silent:
         log_event(conn, at=now, kind="gateway_heard_again", actor="kiosk", subject=gateway_id, outcome="online")
-    return bool(was.silent)
+    before = {} if was.silent else readers_of(was.health, silent=False, last_seen_at=now)
+    return bool(was.silent), [{"reader_id": rid, **h} for rid, h in after.items() if before.get(rid) != h]
+
+
+def readers_of(health_json: str | None, *, silent: bool, last_seen_at: datetime | None) -> dict[str, dict[str, Any]]:
+    """The readers a gateway's stored health reports, as the screens show them (``remote``: on another PC).
+
+    Only a ``kiosk reader`` reports readers. Its word is checked, not trusted: an unknown state is
+    ``unknown``, a message is cut to 200 characters. A silent one is ``disconnected``, ``silent`` since
+    it was last heard: its PC, its network or its service is down, and taps there reach nobody.
+    """
+    if not health_json or '"readers"' not in health_json:
+        return {}
+    try:
+        doc = json.loads(health_json)
+    except ValueError:
+        return {}
+    readers = doc.get("readers") if isinstance(doc, dict) else None
+    if not isinstance(readers, dict):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for rid, health in readers.items():
+        if not isinstance(rid, str) or not rid or len(rid) > 64:
+            continue
+        if silent:
+            out[rid] = {"state": "disconnected", "message": "", "remote": True, "silent": True,
+                        "since": _iso(last_seen_at)}
+            continue
+        health = health if isinstance(health, dict) else {}
+        state = health.get("state") if health.get("state") in READER_STATES else "unknown"
+        out[rid] = {"state": state, "message": str(health.get("message") or "")[:200], "remote": True}
+    return out
+
+
+def remote_readers(conn: Any) -> dict[str, dict[str, Any]]:
+    """Every reader on another PC as its gateway last reported it (for a screen's snapshot)."""
+    out: dict[str, dict[str, Any]] = {}
+    for gw in conn.execute(_READER_GATEWAYS):
+        out.update(readers_of(gw.health, silent=bool(gw.silent), last_seen_at=gw.last_seen_at))
+    return out
+
+
+def _publish_readers(ctx: ServiceContext, changed: list[dict[str, Any]]) -> None:
+    for payload in changed:
+        level = logging.INFO if payload["state"] == "connected" else logging.WARNING
+        logger.log(level, "reader %s (on its own PC) is %s%s", payload["reader_id"], payload["state"],
+                   " since " + str(payload["since"]) if payload.get("silent") else
+                   (": " + payload["message"] if payload["message"] else ""))
+        ctx.publish("reader_health_changed", payload)
 
 
 def check_silent(ctx: ServiceContext) -> list[str]:
@@ -307,10 +362,13 @@ def check_silent(ctx: ServiceContext) -> list[str]:
     cutoff = now - timedelta(seconds=float(ctx.config["GATEWAY_SILENT_SECONDS"]))
     went_silent = []
     changes = []
+    readers: list[dict[str, Any]] = []
     with write_transaction(ctx.engine) as conn:
         for gw in conn.execute(select(_gw).where(_gw.c.silent.is_(False), _gw.c.last_seen_at < cutoff)).all():
             conn.execute(update(_gw).where(_gw.c.id == gw.id).values(silent=True))
             went_silent.append(gw.id)
+            readers += [{"reader_id": rid, **h}
+                        for rid, h in readers_of(gw.health, silent=True, last_seen_at=gw.last_seen_at).items()]
             log_event(conn, at=now, kind="gateway_silent", actor="kiosk", subject=gw.id, outcome="silent",
                       reason=f"not heard from since {_iso(gw.last_seen_at)}")
             for p in conn.execute(select(_points).where(_points.c.gateway_id == gw.id,
@@ -331,6 +389,7 @@ def check_silent(ctx: ServiceContext) -> list[str]:
     _publish_changes(ctx, changes)
     for gid in went_silent:
         ctx.publish("gateway_health_changed", {"gateway": gid, "silent": True})
+    _publish_readers(ctx, readers)
     return went_silent
 
 

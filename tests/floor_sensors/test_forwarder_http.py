@@ -139,3 +139,24 @@ def test_other_answers_keep_the_events_for_a_retry(tmp_path: Path, server: Kiosk
     server.force_status = status
     assert not make_forwarder(outbox, server.url).deliver(outbox.peek(10))
     assert len(outbox) == 1
+
+
+def test_a_health_change_is_posted_at_once_and_again_after_a_failed_try(tmp_path: Path, server: KioskStub) -> None:
+    outbox = Outbox(tmp_path / "o.db", "floor-3")
+    said = {"state": "connected"}
+    forwarder = Forwarder(outbox, gateway_id="floor-3", server=server.url, secret=SECRET,
+                          health=lambda: {"readers": {"kiosk-floor3": dict(said)}}, health_interval=600,
+                          retry_initial=0.02, retry_max=0.1, http_timeout=2.0)
+    forwarder.start()
+    try:
+        assert wait_until(lambda: len(server.posts) == 1, timeout=5)  # the first word, at start
+        server.down = True
+        said["state"] = "disconnected"
+        forwarder.health_changed()
+        assert wait_until(lambda: server.attempts >= 2, timeout=5)  # at once, not in ten minutes; refused
+        server.down = False
+        assert wait_until(lambda: len(server.posts) == 2, timeout=5)  # tried again after the back-off
+        assert server.posts[1]["events"] == [] and server.posts[1]["health"]["readers"]["kiosk-floor3"] == {
+            "state": "disconnected"}
+    finally:
+        forwarder.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -11,14 +11,15 @@ from sqlalchemy import func, select
 from kiosk.services import sensors
 from kiosk.store.models import Event, Point, SensorEvent
 from floorfixtures import screen_client
-from kiosk.web import create_app, socketio
+from kiosk.web import create_app
 
 SECRET = "s3cret-floor-3"
+READER_SECRET = "reader-secret"
 
 
 @pytest.fixture
 def app(ctx, instance):
-    ctx.config["GATEWAY_SECRETS"] = f"floor-3={SECRET},floor-4=other"
+    ctx.config["GATEWAY_SECRETS"] = f"floor-3={SECRET},floor-4=other,kiosk-floor3={READER_SECRET}"
     sensors.define_points(ctx, [{"id": "door:main", "kind": "door", "label": "话务区正门"},
                                 {"id": "exit:main", "kind": "exit_button", "label": "出门按钮"},
                                 {"id": "seat:A-01", "kind": "seat", "label": "A-01"}])
@@ -140,3 +141,65 @@ def test_the_snapshot_carries_doors_and_gateway_health(app):
     assert door["state"] == "open" and door["label"] == "话务区正门"
     assert snap["gateways"][0]["gateway"] == "floor-3" and not snap["gateways"][0]["silent"]
     assert all(p["kind"] != "seat" for p in snap["points"])
+
+
+# ------------------------------------------------------------------ readers on other PCs (kiosk reader)
+
+def reader_health(app, state, message="", reader="kiosk-floor3"):
+    """An empty batch from a ``kiosk reader``, carrying its reader's health as RemoteReader sends it."""
+    body = json.dumps({"gateway": reader, "sent_at": "2026-11-30T01:00:01Z", "events": [],
+                       "health": {"readers": {reader: {"state": state, "message": message}}}}).encode()
+    return app.test_client().post(f"/api/v1/gateways/{reader}/events", data=body,
+                                  headers={"Content-Type": "application/json",
+                                           "X-Signature": sensors.sign(READER_SECRET.encode(), body)})
+
+
+def told(screen, name="reader_health_changed"):
+    return [m["args"][0] for m in screen.get_received("/kiosk") if m["name"] == name]
+
+
+def test_a_reader_on_another_pc_shows_its_state_on_every_screen_once_per_change(app, ctx):
+    screen = screen_client(app)
+    screen.get_received("/kiosk")
+    assert reader_health(app, "connected").status_code == 200
+    assert told(screen) == [{"reader_id": "kiosk-floor3", "state": "connected", "message": "", "remote": True}]
+    reader_health(app, "connected")  # the same word every few seconds: nothing new to show
+    assert told(screen) == []
+    reader_health(app, "disconnected", "no reader on usb")
+    assert told(screen) == [{"reader_id": "kiosk-floor3", "state": "disconnected", "message": "no reader on usb",
+                             "remote": True}]
+    later = screen_client(app)  # a screen connecting now learns it from its snapshot
+    snap = next(m["args"][0] for m in later.get_received("/kiosk") if m["name"] == "snapshot")
+    assert snap["readers"]["kiosk-floor3"] == {"state": "disconnected", "message": "no reader on usb",
+                                               "remote": True}
+
+
+def test_a_silent_reader_pc_shows_as_disconnected_since_it_was_last_heard_then_back(app, ctx, clock):
+    reader_health(app, "connected")
+    screen = screen_client(app)
+    screen.get_received("/kiosk")
+    clock.set(clock.now + timedelta(seconds=11))
+    assert sensors.check_silent(ctx) == ["kiosk-floor3"]
+    assert told(screen) == [{"reader_id": "kiosk-floor3", "state": "disconnected", "message": "", "remote": True,
+                             "silent": True, "since": "2026-11-30T01:00:00Z"}]
+    with ctx.engine.connect() as conn:
+        assert sensors.remote_readers(conn)["kiosk-floor3"]["silent"] is True
+    reader_health(app, "connected")
+    assert told(screen) == [{"reader_id": "kiosk-floor3", "state": "connected", "message": "", "remote": True}]
+
+
+def test_what_a_reader_pc_says_of_its_reader_is_checked_not_trusted(app, ctx):
+    reader_health(app, "on fire", "x" * 500)
+    with ctx.engine.connect() as conn:
+        health = sensors.remote_readers(conn)["kiosk-floor3"]
+    assert health == {"state": "unknown", "message": "x" * 200, "remote": True}
+    assert sensors.readers_of('{"readers": [1, 2]}', silent=False, last_seen_at=None) == {}
+    assert sensors.readers_of('{"readers": {"": {}, "k": "junk"}}', silent=False, last_seen_at=None) == {
+        "k": {"state": "unknown", "message": "", "remote": True}}
+    assert sensors.readers_of("not json", silent=False, last_seen_at=None) == {}
+
+
+def test_a_sensor_gateway_reports_no_readers(app, ctx):
+    post(app, [event("floor-3:1")])
+    with ctx.engine.connect() as conn:
+        assert sensors.remote_readers(conn) == {}

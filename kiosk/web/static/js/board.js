@@ -132,7 +132,8 @@ export function applyQuestion(p) {
 }
 
 export function applyReader(p) {
-  state.readers[p.reader_id] = { state: p.state, message: p.message || "" };
+  const { reader_id: _id, ...health } = p;
+  state.readers[p.reader_id] = { ...health, message: p.message || "" };
 }
 
 export function applyLeaderStarted(p) {
@@ -287,7 +288,8 @@ function renderQuestion() {
 }
 
 export function currentReader() {
-  return state.readers[state.kioskId] || Object.values(state.readers)[0] || null;
+  // This screen's own reader; else this server's (a reader on another kiosk's PC is not this screen's).
+  return state.readers[state.kioskId] || Object.values(state.readers).find((r) => !r.remote) || null;
 }
 
 function renderReader() {
@@ -296,7 +298,12 @@ function renderReader() {
   const s = reader ? reader.state : "unknown";
   el.dataset.state = s;
   const label = t(`reader.${["connected", "disconnected", "error"].includes(s) ? s : "unknown"}`);
-  const text = reader && reader.message && s !== "connected" ? t("reader.with_message", { state: label, message: reader.message }) : label;
+  let text = label;
+  if (reader && reader.silent) {
+    text = t("reader.silent", { state: label, time: reader.since ? time.hhmm(time.parse(reader.since), language()) : "?" });
+  } else if (reader && reader.message && s !== "connected") {
+    text = t("reader.with_message", { state: label, message: reader.message });
+  }
   setText(el.querySelector(".reader-text"), text);
   el.title = reader && reader.message ? reader.message : "";
 }
