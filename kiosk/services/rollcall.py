@@ -202,8 +202,8 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
         "shift": occ.shift.code if occ else None,
         "floor_id": floor_id,
     }
+    ctx.publish("tap_recorded", payload)  # the screen first, then the log line
     logger.info("tap %s at %s: %s", masked_uid(uid), reader_id, decision.outcome.value)
-    ctx.publish("tap_recorded", payload)
     if (badge is not None and badge.status == "active" and badge.holder.active
             and (badge.holder.role in CONSOLE_ROLES or decision.duty == "leader")):
         # The duty leader of the shift runs its roll call whatever their staff role.
