@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import date, datetime, timezone
+import shutil
+import sqlite3
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
+from sqlalchemy import make_url
 
 from kiosk.config import load_config
 from kiosk.services.context import ServiceContext
@@ -78,26 +83,87 @@ def pg_template() -> Iterator[tuple[Any, str, str]]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head; each test's instance starts from a copy (migrating took ~0.5 s a test)."""
+    path = tmp_path_factory.mktemp("sqlite-template")
+    cfg = load_config(path, environ={})
+    upgrade(cfg["DATABASE_URL"])
+    db = Path(make_url(cfg["DATABASE_URL"]).database)
+    with sqlite3.connect(db) as conn:  # everything in the file itself: a copy of it is the whole database
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db
+
+
 @pytest.fixture
 def instance(tmp_path: Path, request: Any) -> Iterator[Path]:
     """A fresh instance folder with a migrated database: a SQLite file, or its own PostgreSQL database."""
     path = tmp_path / "instance"
     if TEST_DATABASE != "postgresql":
-        cfg = load_config(path, environ={})
-        upgrade(cfg["DATABASE_URL"])
+        db = Path(make_url(load_config(path, environ={})["DATABASE_URL"]).database)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), db)
         yield path
         return
-    admin, user, template = request.getfixturevalue("pg_template")
-    name = f"floorkiosk_t_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    databases = request.getfixturevalue("pg_databases")
+    name = databases.take()
     path.mkdir(parents=True)
-    (path / "kiosk.toml").write_text(f'database_url = "postgresql+psycopg://{user}@127.0.0.1:5432/{name}"\n')
+    (path / "kiosk.toml").write_text(f'database_url = "postgresql+psycopg://{databases.user}@127.0.0.1:5432/{name}"\n')
     try:
         yield path
     finally:
-        with admin.connect() as conn:
+        databases.drop(name)
+
+
+class ClonedDatabases:
+    """Databases cloned from the template a few tests ahead, on helper threads, and dropped there too.
+
+    Cloning takes PostgreSQL about half a second, mostly waiting for its disk, and several clones overlap
+    well: made while the tests before run, a test finds its database ready. Each serves one test only.
+    """
+
+    AHEAD = 3
+
+    def __init__(self, admin: Any, user: str, template: str) -> None:
+        self.admin, self.user, self.template = admin, user, template
+        self._workers = ThreadPoolExecutor(max_workers=self.AHEAD, thread_name_prefix="pg-clone")
+        self._ahead: deque[Future[str]] = deque(self._workers.submit(self._create) for _ in range(self.AHEAD))
+
+    def _create(self) -> str:
+        name = f"floorkiosk_t_{secrets.token_hex(6)}"
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def _drop(self, name: str) -> None:
+        with self.admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def take(self) -> str:
+        """A fresh database (its name), the oldest clone; one more starts cloning now."""
+        ready = self._ahead.popleft()
+        self._ahead.append(self._workers.submit(self._create))
+        return ready.result()
+
+    def drop(self, name: str) -> None:
+        """Drop a database a test is done with, on a helper thread."""
+        self._workers.submit(self._drop, name)
+
+    def close(self) -> None:
+        """Drop the databases cloned ahead; wait for every drop."""
+        try:
+            for clone in self._ahead:
+                self._drop(clone.result())
+        finally:
+            self._workers.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_template: tuple[Any, str, str]) -> Iterator[ClonedDatabases]:
+    """Fresh databases cloned from the migrated template, each made while the test before it ran."""
+    databases = ClonedDatabases(*pg_template)
+    yield databases
+    databases.close()
 
 
 @pytest.fixture

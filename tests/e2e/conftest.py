@@ -12,6 +12,7 @@ extra environment and where the shifts are anchored, and can stop and restart it
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import make_url, select, update
 
 from kiosk.config import load_config
 from kiosk.services import demo
@@ -150,13 +151,17 @@ class Floor:
     panel: list[dict[str, str]] = field(default_factory=list)
 
 
-def prepare_instance(path: Path, anchor: datetime) -> Floor:
+def prepare_instance(path: Path, anchor: datetime, migrated: Path | None = None) -> Floor:
     """Migrate a fresh instance (as `kiosk db upgrade` does) and fill it with the demo's generated floor.
 
-    ``anchor`` is "now" for the generator: the first shift starts 10–15 minutes after it.
+    ``anchor`` is "now" for the generator: the first shift starts 10–15 minutes after it. ``migrated``: a
+    SQLite file already migrated to head, copied instead of migrating again.
     """
     cfg = load_config(path, environ={})
-    upgrade(cfg["DATABASE_URL"])
+    if migrated is not None:
+        shutil.copyfile(migrated, make_url(cfg["DATABASE_URL"]).database)
+    else:
+        upgrade(cfg["DATABASE_URL"])
     engine = make_engine(cfg["DATABASE_URL"])
     try:
         ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
@@ -329,7 +334,7 @@ def define_demo_points(instance: Path) -> None:
 
 
 @pytest.fixture
-def kiosk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., KioskProcess]]:
+def kiosk_server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Callable[..., KioskProcess]]:
     """A factory of running kiosk servers, each on its own fresh instance; all stopped at teardown.
 
     ``kiosk_server(nfc_device="sim", env={...}, shift_starts_in=timedelta(minutes=15))``; an nfcpy test
@@ -347,7 +352,7 @@ def kiosk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         instance = tmp_path_factory.mktemp("kiosk-instance")
         # The generator puts the first shift 10–15 min after its anchor; anchor so it starts ~shift_starts_in from now.
         anchor = datetime.now(timezone.utc) + shift_starts_in - timedelta(minutes=15)
-        floor = prepare_instance(instance, anchor)
+        floor = prepare_instance(instance, anchor, migrated=sqlite_template)
         if prepare is not None:
             prepare(instance, floor)
         server = KioskProcess(instance, floor, nfc_device, env or {})
