@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from kiosk.devices.base import ReaderHealth
 from kiosk.services import doors, floor, floors
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import ServiceError
@@ -40,7 +41,7 @@ _GATEWAY_SILENT = select(_gw.c.silent, _gw.c.health).where(_gw.c.id == bindparam
 # Gateways that are readers on other PCs (``kiosk reader``) report them under "readers" in their health.
 _READER_GATEWAYS = select(_gw.c.id, _gw.c.silent, _gw.c.last_seen_at, _gw.c.health).where(
     _gw.c.health.like('%"readers"%'))
-READER_STATES = ("connected", "disconnected", "error")
+READER_STATES = frozenset(h.value for h in ReaderHealth)
 _INSERT_GATEWAY = insert(_gw)
 _GATEWAY_HEARD = (update(_gw).where(_gw.c.id == bindparam("_id"))
                   .values(last_seen_at=bindparam("_seen"), silent=False, health=bindparam("_health")))
@@ -301,12 +302,12 @@ def _touch_gateway(conn: Any, gateway_id: str, now: datetime, health: Any) -> tu
     after = readers_of(health_json, silent=False, last_seen_at=now)
     if was is None:
         conn.execute(_INSERT_GATEWAY, {"id": gateway_id, "last_seen_at": now, "silent": False, "health": health_json})
-        return True, [{"reader_id": rid, **h} for rid, h in after.items()]
+        return True, _told(after)
     _GATEWAY_HEARD_LEAN.run(conn, {"_id": gateway_id, "_seen": now, "_health": health_json})
     if was.silent:
         log_event(conn, at=now, kind="gateway_heard_again", actor="kiosk", subject=gateway_id, outcome="online")
     before = {} if was.silent else readers_of(was.health, silent=False, last_seen_at=now)
-    return bool(was.silent), [{"reader_id": rid, **h} for rid, h in after.items() if before.get(rid) != h]
+    return bool(was.silent), _told({rid: h for rid, h in after.items() if before.get(rid) != h})
 
 
 def readers_of(health_json: str | None, *, silent: bool, last_seen_at: datetime | None) -> dict[str, dict[str, Any]]:
@@ -347,6 +348,11 @@ def remote_readers(conn: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _told(readers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``reader_health_changed`` payloads for these readers."""
+    return [{"reader_id": rid, **health} for rid, health in readers.items()]
+
+
 def _publish_readers(ctx: ServiceContext, changed: list[dict[str, Any]]) -> None:
     for payload in changed:
         level = logging.INFO if payload["state"] == "connected" else logging.WARNING
@@ -367,8 +373,7 @@ def check_silent(ctx: ServiceContext) -> list[str]:
         for gw in conn.execute(select(_gw).where(_gw.c.silent.is_(False), _gw.c.last_seen_at < cutoff)).all():
             conn.execute(update(_gw).where(_gw.c.id == gw.id).values(silent=True))
             went_silent.append(gw.id)
-            readers += [{"reader_id": rid, **h}
-                        for rid, h in readers_of(gw.health, silent=True, last_seen_at=gw.last_seen_at).items()]
+            readers += _told(readers_of(gw.health, silent=True, last_seen_at=gw.last_seen_at))
             log_event(conn, at=now, kind="gateway_silent", actor="kiosk", subject=gw.id, outcome="silent",
                       reason=f"not heard from since {_iso(gw.last_seen_at)}")
             for p in conn.execute(select(_points).where(_points.c.gateway_id == gw.id,
