@@ -13,6 +13,12 @@ and every write to one websocket is made holding one lock, which the publisher n
 socket buffer) never holds up the publisher: the direct path is taken only when the kernel's send
 buffer has room for the whole packet. Only connections that start on the websocket transport (the kiosk's screens
 do) take the direct path; one upgraded from long-polling keeps the queue throughout.
+
+Pushes are not compressed. Chromium offers permessage-deflate on every websocket and simple-websocket
+accepts it, so every push was deflated once per screen on the server and inflated in the browser: a
+few hundred bytes of JSON on a local network, where the compression costs more time than the bytes
+it saves. The offer is declined (the handshake is answered without the extension), and a frame is
+then just a header and the UTF-8 text, written here without going through wsproto.
 """
 
 from __future__ import annotations
@@ -33,6 +39,23 @@ from wsproto.events import Message, TextMessage
 logger = logging.getLogger(__name__)
 
 
+_EXTENSIONS = "HTTP_SEC_WEBSOCKET_EXTENSIONS"
+
+
+def frame(data: str | bytes) -> bytes:
+    """One unmasked, unfragmented websocket frame, as a server sends it with no extension (RFC 6455 §5.2)."""
+    if isinstance(data, str):
+        first, payload = 0x81, data.encode("utf-8")  # FIN + text
+    else:
+        first, payload = 0x82, bytes(data)  # FIN + binary
+    n = len(payload)
+    if n < 126:
+        return bytes((first, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", first, 126, n) + payload
+    return struct.pack("!BBQ", first, 127, n) + payload
+
+
 def _write(ws: Any, data: Any) -> None:
     """Write one message on python-engineio's websocket wrapper, all of it.
 
@@ -44,6 +67,9 @@ def _write(ws: Any, data: Any) -> None:
     conn = ws.ws  # the simple_websocket.Server
     if not conn.connected:
         raise OSError("websocket closed")
+    if _EXTENSIONS not in conn.environ:  # nothing negotiated (see _upgrade_websocket): the frame is plain
+        conn.sock.sendall(frame(data if isinstance(data, bytes) else str(data)))
+        return
     message = Message(data=data) if isinstance(data, bytes) else TextMessage(data=str(data))
     conn.sock.sendall(conn.ws.send(message))
 
@@ -159,6 +185,11 @@ class DirectSendSocket(engineio.socket.Socket):
         except (OSError, ValueError, AttributeError):
             return False
         return outq + 2 * nbytes + 1024 <= sndbuf // 2
+
+    def _upgrade_websocket(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Accept the websocket without per-message compression, whatever the browser offers."""
+        environ.pop(_EXTENSIONS, None)
+        return super()._upgrade_websocket(environ, start_response)
 
     def _websocket_handler(self, ws: Any) -> Any:
         """Run the upstream handler on a websocket whose writer-thread writes take turns with direct ones."""

@@ -172,3 +172,31 @@ def test_a_screen_that_stops_answering_pings_is_still_hung_up_on() -> None:
     finally:
         rig.close()
 
+
+
+def test_a_browser_offering_compression_is_answered_without_it_and_gets_plain_frames(rig: Rig) -> None:
+    # Chromium offers permessage-deflate on every websocket; a deflated frame (RSV1 set) would make this
+    # client, which cannot inflate, fail with a protocol error.
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{rig.port}/socket.io/?EIO=4&transport=websocket", timeout=30,
+        header=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"])
+    assert "sec-websocket-extensions" not in {k.lower() for k in ws.getheaders()}
+    assert ws.recv().startswith("0")
+    ws.send(f"40{NS},")
+    assert ws.recv().startswith(f"40{NS},")
+    big = "门" * 30000  # 90,000 bytes of UTF-8: the 8-byte length form
+    for payload in ({"n": 1, "name": "张三"}, {"n": 2, "text": "x" * 200}, {"n": 3, "text": big}):
+        rig.sio.emit("tap_recorded", payload, namespace=NS)
+        assert events(ws, 1) == [("tap_recorded", payload)]
+    (sock,) = rig.sockets()
+    assert sock.direct_writes >= 3
+    ws.close()
+
+
+@pytest.mark.parametrize("n, header", [
+    (0, b"\x81\x00"), (125, b"\x81\x7d"), (126, b"\x81\x7e\x00\x7e"), (65535, b"\x81\x7e\xff\xff"),
+    (65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00")])
+def test_a_frame_is_the_rfc_header_then_the_utf8_text(n: int, header: bytes) -> None:
+    assert push.frame("a" * n) == header + b"a" * n
+    assert push.frame(b"\x00" * n)[:1] == b"\x82"  # binary
+    assert push.frame("到") == b"\x81\x03" + "到".encode()
