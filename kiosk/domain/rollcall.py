@@ -7,12 +7,13 @@ calls these functions and saves what they decide.
 from __future__ import annotations
 
 import enum
+import functools
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Mapping, Sequence
 
-from kiosk.domain.shifts import ShiftDef, ShiftOccurrence, occurrences_around
+from kiosk.domain.shifts import ShiftDef, ShiftOccurrence, occurrences_around_day
 from zoneinfo import ZoneInfo
 
 
@@ -115,12 +116,23 @@ def current_or_next(shifts: Sequence[ShiftDef], now: datetime, policy: RollCallP
     """
     if not shifts:
         return None, False
-    occs = occurrences_around(list(shifts), now, tz)
-    for occ in occs:
-        if is_open(occ, now, policy):
+    spans = _windows(tuple(shifts), now.astimezone(tz).date(), tz, policy)
+    for occ, opens, closes in spans:
+        if opens <= now < closes:
             return occ, True
-    upcoming = [o for o in occs if window(o, policy)[0] > now]
-    return (upcoming[0] if upcoming else None), False
+    for occ, opens, _closes in spans:  # by start, so by opening too: the first still to open
+        if opens > now:
+            return occ, False
+    return None, False
+
+
+@functools.lru_cache(maxsize=64)
+def _windows(shifts: tuple[ShiftDef, ...], today: date, tz: ZoneInfo,
+             policy: RollCallPolicy) -> tuple[tuple[ShiftOccurrence, datetime, datetime], ...]:
+    # Every badge tap asks which roll call is open: the windows of a day's occurrences are worked out once,
+    # in UTC, as taps are timed (two aware times in one zone compare without asking the zone for offsets).
+    return tuple((occ, *(t.astimezone(timezone.utc) for t in window(occ, policy)))
+                 for occ in occurrences_around_day(shifts, today, tz))
 
 
 def decide_tap(badge: BadgeFacts | None, occ: ShiftOccurrence | None, roster: Mapping[str, RosterLine],

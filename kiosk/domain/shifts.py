@@ -59,11 +59,12 @@ def parse_hhmm(text: str) -> time:
 
 def occurrences_around(shifts: list[ShiftDef], now: datetime, tz: ZoneInfo) -> list[ShiftOccurrence]:
     """Every occurrence starting from yesterday to tomorrow, sorted by start."""
-    return list(_occurrences_around_day(tuple(shifts), now.astimezone(tz).date(), tz))
+    return list(occurrences_around_day(tuple(shifts), now.astimezone(tz).date(), tz))
 
 
 @functools.lru_cache(maxsize=64)
-def _occurrences_around_day(shifts: tuple[ShiftDef, ...], today: date, tz: ZoneInfo) -> tuple[ShiftOccurrence, ...]:
+def occurrences_around_day(shifts: tuple[ShiftDef, ...], today: date, tz: ZoneInfo) -> tuple[ShiftOccurrence, ...]:
+    """Every occurrence starting from the day before ``today`` to the day after, sorted by start."""
     # The same shifts and day always give the same occurrences; every badge tap asks, so remember them.
     out = [occurrence(s, today + timedelta(days=d), tz) for s in shifts for d in (-1, 0, 1)]
     return tuple(sorted(out, key=lambda o: (o.starts_at, o.shift.code)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -132,11 +133,8 @@ class ServiceContext:
     @property
     def rollcall_policy(self) -> RollCallPolicy:
         """Roll call windows from config."""
-        return RollCallPolicy(
-            opens_before=timedelta(minutes=float(self.config["ROLLCALL_OPENS_MINUTES"])),
-            closes_after=timedelta(minutes=float(self.config["ROLLCALL_CLOSES_MINUTES"])),
-            leader_early=timedelta(minutes=float(self.config["LEADER_EARLY_MINUTES"])),
-        )
+        cfg = self.config
+        return _policy(cfg["ROLLCALL_OPENS_MINUTES"], cfg["ROLLCALL_CLOSES_MINUTES"], cfg["LEADER_EARLY_MINUTES"])
 
     @property
     def leader_idle(self) -> timedelta:
@@ -146,3 +144,10 @@ class ServiceContext:
     def now(self) -> datetime:
         """The current instant, aware UTC, from the injected clock."""
         return self.clock()
+
+
+@functools.lru_cache(maxsize=8)
+def _policy(opens: Any, closes: Any, early: Any) -> RollCallPolicy:
+    # Every badge tap asks for the policy: the same three settings give the same (frozen) policy.
+    return RollCallPolicy(opens_before=timedelta(minutes=float(opens)), closes_after=timedelta(minutes=float(closes)),
+                          leader_early=timedelta(minutes=float(early)))

@@ -1,6 +1,7 @@
 """Configuration layers: defaults, then the instance file, then KIOSK_* variables, then overrides."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,15 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [k for k in DEFAULTS if not re.search(rf"`KIOSK_{k}`", readme)]
     assert not missing, f"README lacks: {missing}"
+
+
+def test_the_roll_call_policy_follows_the_settings_it_is_made_from(tmp_path):
+    from kiosk.services.context import ServiceContext
+
+    ctx = ServiceContext(config=load_config(tmp_path, environ={}), engine=None, sessions=None)  # type: ignore[arg-type]
+    assert ctx.rollcall_policy.opens_before == timedelta(minutes=30)
+    assert ctx.rollcall_policy is ctx.rollcall_policy  # remembered: every badge tap asks
+    ctx.config["ROLLCALL_OPENS_MINUTES"] = 45
+    ctx.config["LEADER_EARLY_MINUTES"] = "15"
+    assert ctx.rollcall_policy.opens_before == timedelta(minutes=45)
+    assert ctx.rollcall_policy.leader_early == timedelta(minutes=15)

@@ -107,6 +107,24 @@ def test_outside_every_window_the_next_roll_call_is_offered_but_not_open():
     assert not open_ and found is not None and found.shift.code == "N"
 
 
+def test_the_open_or_next_roll_call_is_what_every_window_says_minute_by_minute_in_any_zone():
+    # The answer is worked out from windows remembered per day: it must be what asking each occurrence of
+    # yesterday, today and tomorrow gives, at every minute, with times in UTC or local, with short shifts
+    # whose windows overlap, and in a zone with daylight saving.
+    short = [ShiftDef("E", "早", time(6, 0), time(6, 20)), ShiftDef("F", "早二", time(6, 15), time(14, 0)),
+             ShiftDef("N", "夜", time(23, 50), time(7, 0))]
+    for tz, shifts in ((TZ, [DAY_SHIFT, NIGHT]), (TZ, short), (ZoneInfo("Europe/Berlin"), short)):
+        start = datetime(2026, 3, 28, 0, 0, tzinfo=tz)  # Berlin moves its clocks on the 29th
+        for minute in range(0, 3 * 24 * 60, 1):
+            now = (start + timedelta(minutes=minute)).astimezone(ZoneInfo("UTC") if minute % 2 else tz)
+            occs = [occurrence(s, now.astimezone(tz).date() + timedelta(days=d), tz) for s in shifts for d in (-1, 0, 1)]
+            occs.sort(key=lambda o: (o.starts_at, o.shift.code))
+            open_now = [o for o in occs if is_open(o, now, POLICY)]
+            upcoming = [o for o in occs if o.starts_at - POLICY.opens_before > now]
+            expected = (open_now[0], True) if open_now else ((upcoming[0] if upcoming else None), False)
+            assert current_or_next(shifts, now, POLICY, tz) == expected, (tz, now)
+
+
 def test_closing_writes_present_late_excused_and_absent_for_everyone_rostered():
     roster = [RosterLine(n, n, None, "operator") for n in ("a", "b", "c", "d")]
     record = close(roster, {"a": Attendance.PRESENT, "b": Attendance.LATE}, {"c": "病假"})
