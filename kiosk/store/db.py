@@ -99,9 +99,43 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         return
     # pysqlite begins a transaction by itself only before a write, and only when none is open: this
     # explicit BEGIN IMMEDIATE is the transaction SQLAlchemy then commits or rolls back.
-    with writer_lock(engine), engine.begin() as conn:
-        _BEGIN_IMMEDIATE.run(conn)
-        yield conn
+    with writer_lock(engine):
+        conn = _writer_connection(engine)
+        if conn.in_transaction():
+            # A write inside a write on one thread: a second connection, which waits for the first's lock
+            # (SQLite's busy timeout) and fails, as two writers do.
+            with engine.begin() as nested:
+                _BEGIN_IMMEDIATE.run(nested)
+                yield nested
+            return
+        with conn.begin():
+            _BEGIN_IMMEDIATE.run(conn)
+            yield conn
+
+
+def _writer_connection(engine: Engine) -> Connection:
+    """The connection this process writes to a SQLite database on (call holding :func:`writer_lock`).
+
+    Writes take turns on the writer lock anyway, so they share one connection, kept out of the pool:
+    checking a connection out of the pool and back in for every badge tap took longer than SQLite's
+    own work for it. A connection the pool gave up on (invalidated) is replaced; ``engine.dispose()``
+    closes it.
+    """
+    conn: Connection | None = getattr(engine, "_kiosk_writer", None)
+    if conn is None or conn.closed or conn.invalidated:
+        conn = engine.connect()
+        engine._kiosk_writer = conn  # type: ignore[attr-defined]
+        if not event.contains(engine, "engine_disposed", _close_writer):
+            event.listen(engine, "engine_disposed", _close_writer)
+    return conn
+
+
+def _close_writer(engine: Engine) -> None:
+    """Close the shared writer connection when the engine's pool is disposed."""
+    with writer_lock(engine):
+        conn = engine.__dict__.pop("_kiosk_writer", None)
+        if conn is not None:
+            conn.close()
 
 
 def ping(engine: Engine) -> None:
