@@ -145,11 +145,13 @@ class ReaderCore:
                          self.reader_id, masked_uid(uid), self.repeats.window)
             return None
         read = BadgeRead(uid=uid, reader_id=self.reader_id, monotonic=now)
-        logger.info("reader %s: badge %s", self.reader_id, masked_uid(uid))
         try:
             on_tap(read)
         except Exception:
             logger.exception("tap handler failed for badge %s on reader %s", masked_uid(uid), self.reader_id)
+        # Logged once the tap is handed on (and, at a kiosk, on the screen): writing the line first kept the
+        # person at the glass waiting for the log file.
+        logger.info("reader %s: badge %s", self.reader_id, masked_uid(uid))
         return read
 
     def _notify_health(self) -> None:
