@@ -79,7 +79,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance: str | None =
 
         options["client_manager"] = RedisFanOut(str(cfg["REDIS_URL"]), channel=str(cfg["REDIS_CHANNEL"]))
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=[], ping_interval=10, ping_timeout=10,
-                      **options)
+                      serializer=push.TextPacket, **options)
     return app
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import engineio.exceptions
 import engineio.server
 import engineio.socket
+import socketio.packet
 from wsproto.events import Message, TextMessage
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,38 @@ class DirectSendSocket(engineio.socket.Socket):
         finally:
             with self._state:
                 self._direct = None
+
+
+class TextPacket(socketio.packet.Packet):
+    """A Socket.IO packet whose data is tried as JSON first, and searched for bytes only if that fails.
+
+    python-socketio walks every payload looking for bytes before it encodes it, a dozen microseconds of
+    a badge tap's push. The screens' payloads are plain JSON: the text is made at once and kept for
+    :meth:`encode`; data with bytes in it fails to encode and goes the upstream way (a binary event).
+    """
+
+    def __init__(self, packet_type: int = socketio.packet.EVENT, data: Any = None, namespace: str | None = None,
+                 id: int | None = None, binary: bool | None = None, encoded_packet: Any = None) -> None:
+        self._text: str | None = None
+        if (binary is None and encoded_packet is None and data is not None
+                and packet_type in (socketio.packet.EVENT, socketio.packet.ACK)):
+            try:
+                self._text = self.json.dumps(data, separators=(",", ":"))
+                binary = False
+            except TypeError:
+                pass  # bytes somewhere in it
+        super().__init__(packet_type, data, namespace, id, binary, encoded_packet)
+
+    def encode(self) -> Any:
+        """As upstream: type, namespace, id, then the JSON text made when the packet was."""
+        if self._text is None:
+            return super().encode()
+        out = str(self.packet_type)
+        if self.namespace is not None and self.namespace != "/":
+            out += self.namespace + ","
+        if self.id is not None:
+            out += str(self.id)
+        return out + self._text
 
 
 def install() -> None:

@@ -200,3 +200,30 @@ def test_a_frame_is_the_rfc_header_then_the_utf8_text(n: int, header: bytes) -> 
     assert push.frame("a" * n) == header + b"a" * n
     assert push.frame(b"\x00" * n)[:1] == b"\x82"  # binary
     assert push.frame("到") == b"\x81\x03" + "到".encode()
+
+
+@pytest.mark.parametrize("data", [
+    ["tap_recorded", {"name": "张三", "seat": None, "ok": True, "n": 1.5, "detail": {"on_shift": "N"}}],
+    ["floor_changed", {"seats": [{"seat": "A-01", "rev": 3}], "flags": []}],
+    ["reader_health_changed", "字符串"]])
+@pytest.mark.parametrize("namespace, ack", [(None, None), ("/kiosk", None), ("/kiosk", 7)])
+def test_a_text_packet_encodes_as_upstreams(data, namespace, ack) -> None:
+    ours = push.TextPacket(socketio.packet.EVENT, data=data, namespace=namespace, id=ack)
+    theirs = socketio.packet.Packet(socketio.packet.EVENT, data=data, namespace=namespace, id=ack)
+    assert ours.encode() == theirs.encode()
+    assert ours.packet_type == theirs.packet_type == socketio.packet.EVENT
+
+
+def test_a_text_packet_with_bytes_in_it_goes_upstreams_way_as_a_binary_event() -> None:
+    data = ["photo", {"jpeg": b"\xff\xd8\xff", "name": "门"}]
+    ours = push.TextPacket(socketio.packet.EVENT, data=data, namespace="/kiosk")
+    theirs = socketio.packet.Packet(socketio.packet.EVENT, data=data, namespace="/kiosk")
+    assert ours.packet_type == theirs.packet_type == socketio.packet.BINARY_EVENT
+    assert ours.encode() == theirs.encode()
+
+
+def test_the_kiosk_server_encodes_with_text_packets(instance, ctx) -> None:
+    from kiosk.web import create_app, socketio as kiosk_socketio
+
+    create_app({"NFC_DEVICE": "none"}, instance=str(instance), ctx=ctx)
+    assert kiosk_socketio.server.packet_class is push.TextPacket
