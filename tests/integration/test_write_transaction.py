@@ -89,23 +89,16 @@ def test_another_process_writing_meanwhile_is_waited_for(engine):
     assert _count(engine) == 2
 
 
-def test_dispose_closes_the_writer_and_the_next_write_opens_a_new_one(engine):
+@pytest.mark.parametrize("gone", ["disposed", "invalidated"])
+def test_a_writer_connection_closed_by_dispose_or_given_up_by_the_pool_is_replaced(engine, gone):
     with write_transaction(engine) as conn:
         first = conn
         _add(conn, "1")
-    engine.dispose()
-    assert first.closed
-    with write_transaction(engine) as conn:
-        assert conn is not first
-        _add(conn, "2")
-    assert _count(engine) == 2
-
-
-def test_a_connection_the_pool_gave_up_on_is_replaced(engine):
-    with write_transaction(engine) as conn:
-        first = conn
-        _add(conn, "1")
-    first.invalidate()
+    if gone == "disposed":
+        engine.dispose()
+        assert first.closed
+    else:
+        first.invalidate()
     with write_transaction(engine) as conn:
         assert conn is not first
         _add(conn, "2")
