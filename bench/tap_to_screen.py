@@ -7,7 +7,7 @@ run on the same machine, is the least any such system can do: a raw read → one
 commit (WAL, synchronous=FULL) → one raw websocket frame to the same kind of client. Both servers run
 side by side and are tapped in turn, one tap each per round, so both meet the same moments of the disk.
 
-A third path, the *floor*, is what any implementation of a roll call tap must do on this schema, written as
+A third path, the *floor*, measured next against the baseline again, is what any implementation of a roll call tap must do on this schema, written as
 raw as Python allows: a raw read → in one ``sqlite3`` transaction (WAL, FULL) on a copy of the kiosk's own
 database, the tap's lookup and its writes (the mark, the audit row with the indexes the entry log is
 searched by) → one raw websocket frame. The baseline commits one row to a table with no index; the tap
@@ -208,9 +208,8 @@ def _floor_server(port_file: str, spec_file: str) -> None:
                                         "seat": row[6] if row else None})))
 
 
-@contextmanager
-def floor_path(workdir: Path, instance: Path) -> Iterator[Callable[[int], float]]:
-    """The floor in its own process, on a copy of the kiosk's database: ``one(i)`` taps the i-th badge."""
+def prepare_floor(workdir: Path, instance: Path) -> tuple[Path, list[str]]:
+    """The floor's spec file, with a copy of the kiosk's database taken before the kiosk taps; the UIDs."""
     spec = floor_statements(instance)
     copy = workdir / "floor.db"
     with sqlite3.connect(spec["database"]) as src, sqlite3.connect(copy) as dst:
@@ -219,8 +218,7 @@ def floor_path(workdir: Path, instance: Path) -> Iterator[Callable[[int], float]
     spec["database"] = str(copy)
     spec_file = workdir / "floor.json"
     spec_file.write_text(json.dumps(spec))
-    with raw_path(workdir, "floor", [str(spec_file)], lambda i: uids[i % len(uids)]) as one:
-        yield one
+    return spec_file, uids
 
 
 def main() -> None:
@@ -242,22 +240,31 @@ def main() -> None:
         work = Path(tmp)
         instance = work / "instance"
         uids = prepare_instance(instance)
-        with raw_path(work, "baseline", [str(work / "raw.db")], lambda i: f"04{i:012X}") as raw_one, \
-                floor_path(work, instance) as floor_one, kiosk_path(instance, uids) as kiosk_one:
-            got = interleaved({"baseline": raw_one, "floor": floor_one, "kiosk": kiosk_one}, taps, warmup=50)
-        baseline, floor, kiosk = summary(got["baseline"]), summary(got["floor"]), summary(got["kiosk"])
+        floor_spec, floor_uids = prepare_floor(work, instance)
+        with raw_path(work, "baseline", [str(work / "raw.db")], lambda i: f"04{i:012X}") as raw_one:
+            with kiosk_path(instance, uids) as kiosk_one:
+                got = interleaved({"baseline": raw_one, "kiosk": kiosk_one}, taps, warmup=50)
+            # Then the floor, against the same baseline: a third path in the rounds above would leave each
+            # kiosk tap a longer idle gap before it than the kiosk has on its own.
+            with raw_path(work, "floor", [str(floor_spec)], lambda i: floor_uids[i % len(floor_uids)]) as floor_one:
+                floor_got = interleaved({"baseline": raw_one, "floor": floor_one}, taps, warmup=50)
+        baseline, kiosk = summary(got["baseline"]), summary(got["kiosk"])
+        floor_baseline, floor = summary(floor_got["baseline"]), summary(floor_got["floor"])
     ratio = round(kiosk["p99_ms"] / baseline["p99_ms"], 2)
-    floor_ratio = round(floor["p99_ms"] / baseline["p99_ms"], 2)
+    floor_ratio = round(floor["p99_ms"] / floor_baseline["p99_ms"], 2)
     print_table(f"tap → screen, {taps} taps each (lower is better)", [
         ("baseline: raw read → sqlite3 FULL commit → ws", baseline),
-        ("floor: raw read → the tap's own SQL → ws", floor),
         ("kiosk: reader adapter → service → Socket.IO", kiosk)])
-    print(f"  ratio p99 kiosk/baseline: {ratio}  (goal <= 2.0); the floor's: {floor_ratio}, "
-          f"kiosk/floor: {round(kiosk['p99_ms'] / floor['p99_ms'], 2)}")
+    print(f"  ratio p99 kiosk/baseline: {ratio}  (goal <= 2.0)")
+    print_table("then the floor, what the tap's statements alone cost, against the baseline again", [
+        ("baseline: raw read → sqlite3 FULL commit → ws", floor_baseline),
+        ("floor: raw read → the tap's own SQL → ws", floor)])
+    print(f"  ratio p99 floor/baseline: {floor_ratio}")
     print(json.dumps({"bench": "tap_to_screen", "p50_ms": kiosk["p50_ms"], "p99_ms": kiosk["p99_ms"],
                       "baseline_p50_ms": baseline["p50_ms"], "baseline_p99_ms": baseline["p99_ms"],
                       "ratio_p99": ratio, "floor_p50_ms": floor["p50_ms"], "floor_p99_ms": floor["p99_ms"],
-                      "floor_ratio_p99": floor_ratio, "taps": taps, "goal_ratio_p99": 2.0}))
+                      "floor_baseline_p99_ms": floor_baseline["p99_ms"], "floor_ratio_p99": floor_ratio,
+                      "taps": taps, "goal_ratio_p99": 2.0}))
 
 
 if __name__ == "__main__":
