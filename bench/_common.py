@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import websocket  # websocket-client: what a browser does on the wire, without a browser
 
+from kiosk.web.push import frame as ws_frame  # noqa: F401  (one unmasked server frame: what the raw servers send)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -121,19 +123,6 @@ class SocketIOClient:
 def ws_accept(key: str) -> str:
     """The Sec-WebSocket-Accept value for a client key (RFC 6455)."""
     return base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
-
-
-def ws_frame(text: str) -> bytes:
-    """One unmasked server-to-client text frame."""
-    data = text.encode()
-    n = len(data)
-    if n < 126:
-        head = bytes([0x81, n])
-    elif n < 65536:
-        head = bytes([0x81, 126]) + n.to_bytes(2, "big")
-    else:
-        head = bytes([0x81, 127]) + n.to_bytes(8, "big")
-    return head + data
 
 
 def accept_raw_websocket(server: socket.socket) -> socket.socket:
