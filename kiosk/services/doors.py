@@ -165,7 +165,9 @@ def door_payload(row: Any, state: rules.DoorState, now: datetime) -> dict[str, A
             "prewarn_s": row.prewarn_s, "alarm_s": row.alarm_s, "alarms": list(state.active_alarms),
             # The floor map draws the door at its plan position, in the colour of rules.map_look.
             "x": _coord(getattr(row, "x", None)), "y": _coord(getattr(row, "y", None)), "look": rules.map_look(state),
-            "floor_id": getattr(row, "floor_id", None)}
+            "floor_id": getattr(row, "floor_id", None),
+            # Its badge readers: the panel says when one of them is down (nobody can badge in there).
+            "readers": [r.strip() for r in (getattr(row, "readers", None) or "").split(",") if r.strip()]}
 
 
 def _coord(value: Any) -> float | None:

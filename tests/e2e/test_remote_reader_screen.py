@@ -8,12 +8,18 @@ including when the PC itself falls silent.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
+from kiosk.config import load_config
 from kiosk.devices.remote_reader import RemoteReader
 from kiosk.devices.sim import SimulatedReader
+from kiosk.services import doors, sensors
+from kiosk.services.context import ServiceContext
+from kiosk.store.db import make_engine, make_sessionmaker
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +57,57 @@ def test_the_screen_of_a_kiosk_shows_the_reader_on_its_pc_unplugged_replugged_an
         runner.join(timeout=10)
         expect(status).to_have_attribute("data-state", "disconnected")
         expect(status).to_contain_text("起无音讯，刷卡无法送达")
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+
+
+def define_door_with_its_reader(instance: Path, _floor: Any) -> None:
+    """The call-area door, its contact on a gateway not running here, and the badge reader beside it."""
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+        sensors.define_points(ctx, [{"id": "door:main", "kind": "door", "label": "话务区正门", "gateway": "floor-2"}])
+        doors.define_doors(ctx, [{"id": "main", "name": "话务区正门", "contact_point": "door:main",
+                                  "readers": ["door-main"]}])
+    finally:
+        engine.dispose()
+
+
+def test_the_door_panel_says_when_the_reader_at_the_door_is_unplugged_or_its_pc_goes_silent(
+        kiosk_server, open_page, tmp_path):
+    server = kiosk_server(nfc_device="none", prepare=define_door_with_its_reader,
+                          env={"KIOSK_GATEWAY_SECRETS": "door-main=" + SECRET.decode(),
+                               "KIOSK_GATEWAY_SILENT_SECONDS": "2"})
+    sim = SimulatedReader(reader_id="door-main", debounce=0.0)
+    remote = RemoteReader(sim, reader_id="door-main", server=server.url, secret=SECRET,
+                          outbox_path=str(tmp_path / "door-reader-outbox.db"))
+    remote.forwarder.health_interval = 600
+    stop = threading.Event()
+    runner = threading.Thread(target=remote.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        page = open_page(server.url)
+        tile = page.get_by_test_id("point-door-main")
+        readers = page.get_by_test_id("point-door-main-readers")
+        expect(tile).to_be_visible()
+        sim.unplug()
+        expect(readers).to_have_text("门口读卡器 door-main：读卡器未连接：simulated reader unplugged")
+        expect(page.get_by_test_id("reader-status")).not_to_contain_text("simulated")  # not this kiosk's reader
+        sim.replug()
+        expect(readers).to_have_count(0)
+
+        sim.unplug()
+        page.reload()  # a screen opened now learns it from its snapshot
+        page.locator("body.loaded").wait_for()
+        expect(readers).to_have_text("门口读卡器 door-main：读卡器未连接：simulated reader unplugged")
+        sim.replug()
+        expect(readers).to_have_count(0)
+
+        stop.set()  # the reader's PC goes away
+        runner.join(timeout=10)
+        expect(readers).to_contain_text("门口读卡器 door-main：读卡器未连接：读卡电脑自")
     finally:
         stop.set()
         runner.join(timeout=10)

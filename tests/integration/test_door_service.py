@@ -154,6 +154,7 @@ def test_a_door_names_its_contact_point_so_the_screen_can_put_its_countdown_on_t
     assert (door["door_id"], door["contact_point"], door["alarm_s"]) == ("main", "door:main", 30)
     changed = published(floor, "door_changed")[-1]
     assert changed["contact_point"] == "door:main" and changed["alarm_in_seconds"] == 30
+    assert door["readers"] == changed["readers"] == ["door-main"]  # the panel says when one of them is down
 
 
 def test_a_timer_round_running_beside_a_contact_change_never_undoes_it(gw, floor, clock, monkeypatch):

@@ -292,19 +292,22 @@ export function currentReader() {
   return state.readers[state.kioskId] || Object.values(state.readers).find((r) => !r.remote) || null;
 }
 
+/** A reader's state in words: its state, and why (its message, or since when its PC is silent). */
+export function readerWords(reader) {
+  const s = reader ? reader.state : "unknown";
+  const label = t(`reader.${["connected", "disconnected", "error"].includes(s) ? s : "unknown"}`);
+  if (reader && reader.silent) {
+    return t("reader.silent", { state: label, time: reader.since ? time.hhmm(time.parse(reader.since), language()) : "?" });
+  }
+  if (reader && reader.message && s !== "connected") return t("reader.with_message", { state: label, message: reader.message });
+  return label;
+}
+
 function renderReader() {
   const el = byTestId("reader-status");
   const reader = currentReader();
-  const s = reader ? reader.state : "unknown";
-  el.dataset.state = s;
-  const label = t(`reader.${["connected", "disconnected", "error"].includes(s) ? s : "unknown"}`);
-  let text = label;
-  if (reader && reader.silent) {
-    text = t("reader.silent", { state: label, time: reader.since ? time.hhmm(time.parse(reader.since), language()) : "?" });
-  } else if (reader && reader.message && s !== "connected") {
-    text = t("reader.with_message", { state: label, message: reader.message });
-  }
-  setText(el.querySelector(".reader-text"), text);
+  el.dataset.state = reader ? reader.state : "unknown";
+  setText(el.querySelector(".reader-text"), readerWords(reader));
   el.title = reader && reader.message ? reader.message : "";
 }
 

@@ -9,6 +9,7 @@
 // alarms in words (forced open, held open). Doors are keyed by door id (`main`); their tiles by the
 // contact point (`door:main`): the door payload's `contact_point` joins the two.
 
+import { readerWords, state as board } from "./board.js";
 import { byTestId, h, setText } from "./dom.js";
 import { language, t } from "./i18n.js";
 import * as time from "./time.js";
@@ -201,6 +202,7 @@ function doorDataset(p) {
 function pointElement(p) {
   const id = pointTestId(p.point);
   const door = p.state === "open" ? doorOf(p) : null;
+  const down = readersDown(doorOf(p));
   return h("li", {
     class: `door-point kind-${p.kind} tone-${tone(p)}`,
     testid: id,
@@ -212,8 +214,18 @@ function pointElement(p) {
   h("span", { class: "point-meta", testid: `${id}-meta` }, metaText(p)),
   door ? h("span", { class: "point-countdown", testid: `${id}-countdown`, role: "timer" }, countdownText(door)) : null,
   door ? h("span", { class: "point-alarms", testid: `${id}-alarms` }, alarmText(door)) : null,
+  // §4.4: a door whose reader is down lets nobody badge in there; the leader sees it on the door's tile.
+  down.length ? h("span", { class: "point-readers", testid: `${id}-readers`, role: "status" }, down.join("；")) : null,
   p.reconciled && p.state !== "unknown"
     ? h("span", { class: "point-hint", testid: `${id}-reconciled` }, t("point.reconciled")) : null);
+}
+
+/** The door's badge readers that are not connected, as the roll call board last heard of them (a reader
+ * on its own PC reports through the server: unplugged, failing, or its PC gone silent). */
+function readersDown(door) {
+  return (door && door.readers ? door.readers : [])
+    .filter((rid) => board.readers[rid] && board.readers[rid].state !== "connected")
+    .map((rid) => t("door.reader", { id: rid, words: readerWords(board.readers[rid]) }));
 }
 
 /** Gateways to show: every one the server knows, plus any a point names that never reported. */

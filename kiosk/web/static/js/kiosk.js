@@ -203,7 +203,7 @@ function start() {
   socket.on("leader_pin_verified", (p) => {
     if (board.applyLeaderStarted(p)) { leader.refresh(); visitors.render(); }
   });
-  socket.on("reader_health_changed", (p) => { board.applyReader(p); board.renderReader(); });
+  socket.on("reader_health_changed", (p) => { board.applyReader(p); board.renderReader(); doors.render(); });
   // §6.5: door and gateway changes show at once, without waiting for a snapshot.
   socket.on("points_changed", (p) => { if (doors.applyPointsChanged(p)) doors.render(); });
   socket.on("gateway_health_changed", (p) => { if (doors.applyGatewayHealth(p)) doors.render(); });
