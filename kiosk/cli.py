@@ -47,9 +47,27 @@ def _context(instance: str | None):  # type: ignore[no-untyped-def]
     return ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _InstanceAnywhere(click.Group):
+    """``--instance DIR`` is taken wherever it stands: ``kiosk demo --instance DIR`` is ``kiosk --instance DIR demo``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        for i, arg in enumerate(args):
+            if arg == "--":
+                break
+            if arg == "--instance" and i + 1 < len(args):
+                args[:] = ["--instance", args[i + 1], *args[:i], *args[i + 2:]]
+                break
+            if arg.startswith("--instance="):
+                args[:] = [arg, *args[:i], *args[i + 1:]]
+                break
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_InstanceAnywhere, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--instance", envvar="KIOSK_INSTANCE", default=None, metavar="DIR",
-              help="Instance folder (config kiosk.toml, SQLite database, keys). Default ./instance.")
+              help="Instance folder (config kiosk.toml, SQLite database, keys), before or after the command. "
+                   "Default ./instance.")
 @click.pass_context
 def main(click_ctx: click.Context, instance: str | None) -> None:
     """floor-kiosk: roll call, badge checks and floor sensors for a 12345 hotline floor."""

@@ -309,6 +309,18 @@ def test_the_cli_imports_and_reports_errors_on_stderr(ctx, tmp_path):
     assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 0 shifts rows to {out}"
 
 
+@pytest.mark.parametrize("where", [["import", "staff", "{csv}", "--instance", "{dir}", "--dry-run"],
+                                   ["import", "staff", "{csv}", "--dry-run", "--instance={dir}"],
+                                   ["import", "--instance", "{dir}", "staff", "{csv}", "--dry-run"]])
+def test_the_instance_may_be_named_after_the_command_too(ctx, where):
+    from kiosk.cli import main
+
+    args = [a.format(csv=DATA / "staff.csv", dir=ctx.config["INSTANCE_PATH"]) for a in where]
+    ran = CliRunner().invoke(main, args, env={"KIOSK_INSTANCE": ""})
+    assert ran.exit_code == 0, ran.output
+    assert ran.stdout.strip() == "staff: 5 rows, 5 new, 0 changed, 0 unchanged (dry run: nothing written)"
+
+
 def points_by_id(ctx: ServiceContext) -> dict[str, tuple]:
     t = Point.__table__
     with ctx.engine.connect() as conn:
