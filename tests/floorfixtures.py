@@ -6,10 +6,12 @@ import secrets
 from contextlib import contextmanager
 from datetime import date
 from functools import cache
+from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import insert
 
+from kiosk.config import load_config
 from kiosk.services.context import ServiceContext
 from kiosk.store.db import make_engine, make_sessionmaker, sync_sequences
 from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, Zone
@@ -138,3 +140,14 @@ def another_process(ctx: ServiceContext) -> Iterator[ServiceContext]:
     finally:
         engine.dispose()
 
+
+
+@contextmanager
+def instance_context(instance: Path) -> Iterator[ServiceContext]:
+    """The services of an instance folder, as a command run on it has them; its engine disposed afterwards."""
+    cfg = load_config(instance, environ={})
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        yield ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+    finally:
+        engine.dispose()

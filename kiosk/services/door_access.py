@@ -115,7 +115,7 @@ def door_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | N
                                              "door's readers.")
     # Reads the lockout and the door state and writes them back: no other writer in between.
     with write_transaction(ctx.engine) as conn:
-        readers = [r.strip() for r in door.readers.split(",") if r.strip()]
+        readers = doors.reader_ids(door)
         badge = _badge(conn, uid)
         visitor = visitor_lookup(conn, uid, now) if (badge is None and visitor_lookup is not None) else None
         duties, marks = _duties(ctx, conn, badge.holder.employee_no, now) if badge else ([], {})

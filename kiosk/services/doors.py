@@ -154,6 +154,11 @@ def alert_payload(a: Any) -> dict[str, Any]:
             "floor_id": get("floor_id")}  # its door's floor: only that floor's screens (and every-floor ones) hear
 
 
+def reader_ids(row: Any) -> list[str]:
+    """A door's badge readers, from its comma-separated ``readers`` column."""
+    return [r.strip() for r in (getattr(row, "readers", None) or "").split(",") if r.strip()]
+
+
 def door_payload(row: Any, state: rules.DoorState, now: datetime) -> dict[str, Any]:
     """A door as the door panel shows it: state, how long open, seconds to the held-open alarm."""
     policy = policy_of(row)
@@ -167,7 +172,7 @@ def door_payload(row: Any, state: rules.DoorState, now: datetime) -> dict[str, A
             "x": _coord(getattr(row, "x", None)), "y": _coord(getattr(row, "y", None)), "look": rules.map_look(state),
             "floor_id": getattr(row, "floor_id", None),
             # Its badge readers: the panel says when one of them is down (nobody can badge in there).
-            "readers": [r.strip() for r in (getattr(row, "readers", None) or "").split(",") if r.strip()]}
+            "readers": reader_ids(row)}
 
 
 def _coord(value: Any) -> float | None:
@@ -244,7 +249,7 @@ _DOORS_WITH_READERS = select(_doors).where(_doors.c.readers != "")  # built once
 def door_for_reader(conn: Connection, reader_id: str) -> Any:
     """The door a reader stands at, or None."""
     for door in conn.execute(_DOORS_WITH_READERS):
-        if reader_id in [r.strip() for r in door.readers.split(",")]:
+        if reader_id in reader_ids(door):
             return door
     return None
 

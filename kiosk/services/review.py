@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from kiosk.domain import entryreview
 from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
+from kiosk.services.doors import reader_ids
 from kiosk.services.context import ServiceContext
 from kiosk.services.errors import NotFound, ServiceError
 from kiosk.store import eventlog
@@ -180,8 +181,7 @@ def person_condition(employee_nos: Sequence[str], uids: Sequence[str] | Any) -> 
 
 def door_actors(door: Any) -> tuple[list[str], list[str]]:
     """A door's actors (its rules, its readers) and subjects (its contact and exit button points)."""
-    readers = [r.strip() for r in (door.readers or "").split(",") if r.strip()]
-    actors = [f"door:{door.id}"] + [f"reader:{r}" for r in readers]
+    actors = [f"door:{door.id}"] + [f"reader:{r}" for r in reader_ids(door)]
     points = [p for p in (door.contact_point, door.exit_point) if p]
     return actors, points
 

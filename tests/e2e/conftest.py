@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from sqlalchemy import make_url, select, update
 
+from floorfixtures import instance_context
 from kiosk.config import load_config
 from kiosk.services import demo
 from kiosk.services.context import ServiceContext
@@ -310,12 +311,8 @@ def pair_screen(instance: Path, name: str = "kiosk") -> str:
     """Pair a screen on the instance (as `kiosk screen pair` and opening its link do): the screen cookie's token."""
     from kiosk.services import screens
 
-    cfg = load_config(instance, environ={})
-    engine = make_engine(cfg["DATABASE_URL"])
-    try:
-        return screens.pair_now(ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine)), name)
-    finally:
-        engine.dispose()
+    with instance_context(instance) as ctx:
+        return screens.pair_now(ctx, name)
 
 
 def define_demo_points(instance: Path) -> None:
@@ -323,14 +320,9 @@ def define_demo_points(instance: Path) -> None:
     from kiosk.devices import sensor_sim
     from kiosk.services import sensors
 
-    cfg = load_config(instance, environ={})
-    engine = make_engine(cfg["DATABASE_URL"])
-    try:
-        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+    with instance_context(instance) as ctx:
         sensors.define_points(ctx, [{"id": p.id, "kind": p.kind, "label": p.label, "gateway": sensor_sim.GATEWAY_ID}
                                     for p in sensor_sim.POINTS], actor="test")
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
@@ -392,13 +384,8 @@ def define_demo_door(instance: Path, _floor: Floor | None = None) -> None:
     """A ``prepare`` for ``kiosk_server(sensors=True, env=DOOR_ENV, prepare=define_demo_door)``: define DEMO_DOOR."""
     from kiosk.services import doors
 
-    cfg = load_config(instance, environ={})
-    engine = make_engine(cfg["DATABASE_URL"])
-    try:
-        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+    with instance_context(instance) as ctx:
         doors.define_doors(ctx, [DEMO_DOOR], actor="test")
-    finally:
-        engine.dispose()
 
 
 def post_json(server: KioskProcess, path: str, body: dict[str, Any]) -> Any:

@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from kiosk.config import load_config
+from floorfixtures import instance_context
 from kiosk.services import sensors
-from kiosk.services.context import ServiceContext
-from kiosk.store.db import make_engine, make_sessionmaker
 
 pytestmark = pytest.mark.browser
 
@@ -43,13 +41,8 @@ def set_contact(server: Any, point: str, state: str) -> None:
 
 def define_back_door(instance: Path, _floor: Any) -> None:
     """A door on a gateway that is not running: defined at the kiosk, never reported by anyone."""
-    cfg = load_config(instance, environ={})
-    engine = make_engine(cfg["DATABASE_URL"])
-    try:
-        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+    with instance_context(instance) as ctx:
         sensors.define_points(ctx, [{"id": "door:back", "kind": "door", "label": "话务区后门", "gateway": "floor-2"}])
-    finally:
-        engine.dispose()
 
 
 def test_the_door_shows_closed_from_the_first_heartbeat_then_opens_closes_and_a_cut_wire_shows_live(

@@ -14,12 +14,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from kiosk.config import load_config
+from floorfixtures import instance_context
 from kiosk.devices.remote_reader import RemoteReader
 from kiosk.devices.sim import SimulatedReader
 from kiosk.services import doors, sensors
-from kiosk.services.context import ServiceContext
-from kiosk.store.db import make_engine, make_sessionmaker
 
 pytestmark = pytest.mark.browser
 
@@ -64,15 +62,10 @@ def test_the_screen_of_a_kiosk_shows_the_reader_on_its_pc_unplugged_replugged_an
 
 def define_door_with_its_reader(instance: Path, _floor: Any) -> None:
     """The call-area door, its contact on a gateway not running here, and the badge reader beside it."""
-    cfg = load_config(instance, environ={})
-    engine = make_engine(cfg["DATABASE_URL"])
-    try:
-        ctx = ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
+    with instance_context(instance) as ctx:
         sensors.define_points(ctx, [{"id": "door:main", "kind": "door", "label": "话务区正门", "gateway": "floor-2"}])
         doors.define_doors(ctx, [{"id": "main", "name": "话务区正门", "contact_point": "door:main",
                                   "readers": ["door-main"]}])
-    finally:
-        engine.dispose()
 
 
 def test_the_door_panel_says_when_the_reader_at_the_door_is_unplugged_or_its_pc_goes_silent(
