@@ -92,15 +92,14 @@ class Priority:
     def wait_for_lull(self, until: float, quiet: float = 0.005) -> bool:
         """Wait until no foreground work has run for ``quiet`` s, or until monotonic time ``until``.
 
-        Returns False when ``until`` came first: the caller then goes on anyway (after :meth:`step_aside`),
-        so a steady stream of taps delays background work by a bounded time but never starves it.
+        True as soon as it is quiet, even with ``until`` already past. False when ``until`` came first: the
+        caller then goes on anyway (after :meth:`step_aside`), so a steady stream of taps delays background
+        work by a bounded time but never starves it.
         """
         # It sleeps rather than waiting for each tap to end, and through a rush in longer steps: every
         # wake-up takes the interpreter lock, if only for microseconds, from the tap that holds it.
         while True:
             now = time.monotonic()
-            if now >= until:
-                return False
             if self._idle.is_set():
                 calm = now - self._last_end
                 if calm >= quiet:
@@ -108,6 +107,8 @@ class Priority:
                 pause = quiet - calm
             else:
                 pause = max(quiet, RUSH_PAUSE)
+            if now >= until:
+                return False
             time.sleep(min(pause, until - now))
 
 

@@ -263,21 +263,42 @@ class EntryLogTimer:
         self.last_checkpoint_at: datetime | None = None
         self.last_checkpoint_head: tuple[int, str] | None = None
         self.last_purge_day: date | None = None
+        self.waiting_since: float | None = None  # monotonic: since when unsealed rows have waited for a lull
+
+    def _seal(self) -> None:
+        """Seal what waits, batch by batch, each in a lull between taps and door events.
+
+        During a rush the rows wait rather than the people at the glass, at most SEAL_MAX_DEFER_SECONDS;
+        after that, each round seals one batch regardless (TIMER_SEAL_BATCH rows a second) and the rest
+        still wait for lulls: a rush that never pauses meets one short batch a second, not the whole
+        backlog at once.
+        """
+        priority = self.ctx.priority
+        if self.waiting_since is None:
+            self.waiting_since = monotonic()
+        until = self.waiting_since + SEAL_MAX_DEFER_SECONDS
+        forced = False
+
+        def step_aside() -> None:
+            nonlocal forced
+            if not priority.wait_for_lull(until):
+                forced = True
+                priority.step_aside()
+
+        while True:
+            if eventlog.seal_batch(self.ctx.engine, TIMER_SEAL_BATCH, step_aside) < TIMER_SEAL_BATCH:
+                self.waiting_since = None  # all sealed
+                return
+            if forced:
+                return  # the rest waits for a lull, or for the next round
 
     def tick(self) -> None:
         """One round; a failing step (an unmounted checkpoint directory) is logged and retried next round."""
         ctx = self.ctx
         if eventlog.has_unsealed(ctx.engine):
-            # Small batches, each in a lull between taps and door events: during a rush the rows wait (at
-            # most SEAL_MAX_DEFER_SECONDS) rather than the people at the glass.
-            until = monotonic() + SEAL_MAX_DEFER_SECONDS
-            priority = ctx.priority
-
-            def step_aside() -> None:
-                if not priority.wait_for_lull(until):
-                    priority.step_aside()
-
-            eventlog.seal(ctx.engine, batch=TIMER_SEAL_BATCH, step_aside=step_aside)
+            self._seal()
+        else:
+            self.waiting_since = None
         now = ctx.now()
         today = now.astimezone(ctx.tz).date()
         if self.last_purge_day != today:

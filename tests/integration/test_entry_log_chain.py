@@ -507,6 +507,30 @@ def test_the_timer_seals_in_a_lull_between_taps_and_during_a_rush_no_later_than_
         assert [r.seq for r in chain(ctx.engine)] == [1, 2, 3, 4, 5]
 
 
+def test_a_rush_past_the_deadline_meets_one_batch_a_round_and_a_lull_seals_all_that_waits(ctx, clock, monkeypatch):
+    monkeypatch.setattr(entrylog, "SEAL_MAX_DEFER_SECONDS", 0.0)  # every round is past its deadline
+    monkeypatch.setattr(entrylog, "TIMER_SEAL_BATCH", 2)
+    timer = entrylog.EntryLogTimer(ctx)
+
+    def sealed() -> int:
+        return sum(r.seq is not None for r in chain(ctx.engine))
+
+    write(ctx.engine, 5, start=clock.now)
+    timer.tick()  # no tap has run: a lull, so every batch goes at once, deadline or not
+    assert sealed() == 5 and timer.waiting_since is None
+
+    write(ctx.engine, 5, start=clock.now)
+    with ctx.priority.foreground():  # a rush that never pauses
+        timer.tick()
+        assert sealed() == 7  # one batch this round; the rest waits
+        assert timer.waiting_since is not None
+        timer.tick()
+        assert sealed() == 9
+        timer.tick()
+        assert sealed() == 10 and timer.waiting_since is None
+    assert eventlog.verify(ctx.engine).ok
+
+
 # --- the command line ------------------------------------------------------------------------------------------
 
 def run(instance: Path, *args: str) -> Any:

@@ -51,6 +51,7 @@ def test_wait_for_lull_waits_for_a_quiet_moment_after_the_last_tap_but_not_past_
     with p.foreground():
         assert p.wait_for_lull(until=time.monotonic() + 0.02) is False  # a tap running: the deadline wins
     assert p.wait_for_lull(until=time.monotonic() - 1) is False  # a deadline already past: no wait at all
+    assert p.wait_for_lull(until=time.monotonic() - 1, quiet=0.0) is True  # ... but a quiet moment is taken
 
 
 def test_a_steady_stream_of_taps_delays_background_work_only_until_its_deadline():
