@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -98,19 +99,59 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
         return
     # pysqlite begins a transaction by itself only before a write, and only when none is open: this
-    # explicit BEGIN IMMEDIATE is the transaction SQLAlchemy then commits or rolls back.
+    # explicit BEGIN IMMEDIATE is the transaction, which :func:`_end` commits or rolls back.
     with writer_lock(engine):
         conn = _writer_connection(engine)
-        if conn.in_transaction():
+        if conn.in_transaction() or conn.connection.dbapi_connection.in_transaction:
             # A write inside a write on one thread: a second connection, which waits for the first's lock
             # (SQLite's busy timeout) and fails, as two writers do.
             with engine.begin() as nested:
                 _BEGIN_IMMEDIATE.run(nested)
                 yield nested
             return
-        with conn.begin():
-            _BEGIN_IMMEDIATE.run(conn)
+        # The transaction is the driver's own: Core's begin and commit (events, transaction objects)
+        # made an empty write transaction cost 23 µs instead of 13 (raw sqlite3: 6). A statement run
+        # through Core meanwhile makes Core begin its own transaction on top, which Core then ends.
+        _BEGIN_IMMEDIATE.run(conn)
+        try:
             yield conn
+        except BaseException:
+            _end(conn, commit=False)
+            raise
+        _end(conn, commit=True)
+
+
+def _end(conn: Connection, *, commit: bool) -> None:
+    """Commit or roll back the transaction :func:`write_transaction` began on the driver, errors as Core's.
+
+    A commit the database refuses (a deferred constraint, a full disk) leaves no transaction open behind
+    it: the next write would otherwise fail with "cannot start a transaction within a transaction".
+    """
+    if conn.invalidated:
+        return  # the connection is gone, and its transaction with it; the next write gets a new one
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        if conn.in_transaction():  # a statement went through Core, which began its own: Core ends it
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+        elif commit:
+            raw.commit()
+        else:
+            raw.rollback()
+    except (dbapi_error, DBAPIError) as exc:
+        if raw.in_transaction:
+            try:
+                raw.rollback()
+            except dbapi_error:
+                conn.invalidate()
+        if isinstance(exc, DBAPIError):
+            raise
+        raise DBAPIError.instance("COMMIT" if commit else "ROLLBACK", None, exc, dbapi_error,
+                                  dialect=conn.dialect) from exc
 
 
 def _writer_connection(engine: Engine) -> Connection:

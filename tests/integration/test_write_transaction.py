@@ -7,9 +7,10 @@ import threading
 
 import pytest
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kiosk.store.db import make_engine, write_transaction
+from kiosk.store.lean import Prepared
 from kiosk.store.models import Staff
 
 pytestmark = pytest.mark.sqlite_only
@@ -27,6 +28,18 @@ def engine(tmp_path, sqlite_template):
 
 def _add(conn, no: str) -> None:
     conn.execute(insert(_staff).values(employee_no=no, name=f"N{no}", role="operator"))
+
+
+_ADD_LEAN = Prepared(insert(_staff), keys=("employee_no", "name", "role"))
+
+
+def _add_lean(conn, no: str) -> None:
+    _ADD_LEAN.run(conn, {"employee_no": no, "name": f"N{no}", "role": "operator"})
+
+
+def _names(engine) -> list[str]:
+    with engine.connect() as conn:
+        return [r.employee_no for r in conn.execute(select(_staff.c.employee_no).order_by(_staff.c.id))]
 
 
 def _count(engine) -> int:
@@ -64,13 +77,14 @@ def test_a_failed_write_is_rolled_back_and_the_next_one_goes_through(engine):
         assert [r.employee_no for r in conn.execute(select(_staff.c.employee_no))] == ["2"]
 
 
-def test_a_write_inside_a_write_on_one_thread_fails_as_two_writers_do(engine):
+@pytest.mark.parametrize("through_core", [False, True])
+def test_a_write_inside_a_write_on_one_thread_fails_as_two_writers_do(engine, through_core):
     with write_transaction(engine):
         pass  # the writer's connection is open: the nested write gets the pool's
     with engine.connect() as pooled:  # which fails in 50 ms, not the usual 5 s
         pooled.exec_driver_sql("PRAGMA busy_timeout=50")
     with write_transaction(engine) as conn:
-        _add(conn, "1")
+        (_add if through_core else _add_lean)(conn, "1")
         with pytest.raises(OperationalError, match="locked"):
             with write_transaction(engine) as inner:
                 inner.execute(text("SELECT 1"))
@@ -103,3 +117,38 @@ def test_a_writer_connection_closed_by_dispose_or_given_up_by_the_pool_is_replac
         assert conn is not first
         _add(conn, "2")
     assert _count(engine) == 2
+
+
+def test_statements_on_the_driver_and_through_core_commit_and_roll_back_together(engine):
+    with write_transaction(engine) as conn:
+        _add_lean(conn, "1")
+        assert not conn.in_transaction()  # the driver's transaction: Core has none of its own
+    with pytest.raises(RuntimeError):
+        with write_transaction(engine) as conn:
+            _add_lean(conn, "2")
+            _add(conn, "3")  # Core begins its own on top...
+            raise RuntimeError("refused half way")
+    with write_transaction(engine) as conn:
+        _add(conn, "4")
+        _add_lean(conn, "5")  # ... and commits it with the driver's statements in it
+    assert _names(engine) == ["1", "4", "5"]
+
+
+@pytest.mark.parametrize("through_core", [False, True])
+def test_a_commit_the_database_refuses_raises_as_core_does_writes_nothing_and_the_next_write_goes(engine,
+                                                                                                 through_core):
+    defer = Prepared(text("PRAGMA defer_foreign_keys = ON"))  # the foreign keys are checked at COMMIT
+    orphan = Prepared(text("INSERT INTO attendance (rollcall_id, staff_id, status, at, leader_late, manual) "
+                           "VALUES (999, 999, 'present', '2026-11-29 08:00:00.000000', 0, 0)"))
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+        with write_transaction(engine) as conn:
+            defer.run(conn)
+            (_add if through_core else _add_lean)(conn, "1")
+            orphan.run(conn)
+    writer = engine._kiosk_writer
+    assert not writer.in_transaction() and not writer.connection.dbapi_connection.in_transaction
+    with write_transaction(engine) as conn:
+        _add_lean(conn, "2")
+    assert _names(engine) == ["2"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM attendance")).scalar() == 0
