@@ -143,11 +143,13 @@ def _end(conn: Connection, *, commit: bool) -> None:
         else:
             raw.rollback()
     except (dbapi_error, DBAPIError) as exc:
-        if raw.in_transaction:
-            try:
+        try:
+            if conn.get_transaction() is not None:
+                conn.rollback()  # Core's, which a failed commit leaves in place, refusing every statement
+            if raw.in_transaction:
                 raw.rollback()
-            except dbapi_error:
-                conn.invalidate()
+        except (dbapi_error, DBAPIError):
+            conn.invalidate()
         if isinstance(exc, DBAPIError):
             raise
         raise DBAPIError.instance("COMMIT" if commit else "ROLLBACK", None, exc, dbapi_error,

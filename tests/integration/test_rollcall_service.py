@@ -196,6 +196,57 @@ def test_a_locked_database_refuses_the_tap_visibly_and_records_nothing(floor, in
     assert rollcall.board(floor)["counts"]["present"] == 0
 
 
+_DISK_REFUSES = """
+import json, resource, signal, sys
+from datetime import datetime
+from pathlib import Path
+from floorfixtures import instance_context, uid_of
+from kiosk.services import rollcall
+from kiosk.services.errors import StorageUnavailable
+
+with instance_context(Path(sys.argv[1])) as ctx:
+    published = []
+    ctx.publish = lambda name, payload: published.append(name)
+    at = datetime.fromisoformat(sys.argv[2])
+    with ctx.engine.connect() as conn:  # an empty WAL: the next commit must write to the end of the file
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))  # no file may grow: the disk refuses every write
+    try:
+        first = rollcall.record_tap(ctx, uid_of("20002"), at=at)["outcome"]
+    except StorageUnavailable as exc:
+        first = exc.message
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # room again
+    second = rollcall.record_tap(ctx, uid_of("20003"), at=at)["outcome"]
+print(json.dumps({"first": first, "second": second, "published": published}))
+"""
+
+
+@pytest.mark.sqlite_only
+def test_a_disk_that_refuses_the_write_refuses_the_tap_visibly_and_the_next_tap_goes_through(floor, instance):
+    """A full disk, as far as SQLite can tell: the commit's write fails (here: no file may grow)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    floor.engine.dispose()
+    tests = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", _DISK_REFUSES, str(instance), floor.now().isoformat()],
+                          capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "PYTHONPATH": f"{tests.parent}:{tests}"})
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["first"].startswith("The tap was not recorded: the database is unavailable.")
+    assert got["second"] == "present"
+    assert got["published"] == ["tap_failed", "tap_recorded"]
+    assert "not recorded: database refused the write" in done.stderr  # logged, with the database's reason
+    board = rollcall.board(floor)
+    status = {r["employee_no"]: r["status"] for r in board["rows"]}
+    assert (status["20002"], status["20003"]) == ("pending", "present")
+    assert [(e.subject, e.outcome) for e in events(floor, "rollcall_tap")] == [(uid_of("20003"), "present")]
+
+
 @pytest.mark.sqlite_only
 def test_a_tap_arriving_while_the_roll_call_closes_waits_and_is_refused_never_both_absent_and_present(
         floor, monkeypatch):

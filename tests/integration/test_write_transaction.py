@@ -146,9 +146,10 @@ def test_a_commit_the_database_refuses_raises_as_core_does_writes_nothing_and_th
             (_add if through_core else _add_lean)(conn, "1")
             orphan.run(conn)
     writer = engine._kiosk_writer
-    assert not writer.in_transaction() and not writer.connection.dbapi_connection.in_transaction
+    assert writer.get_transaction() is None and not writer.connection.dbapi_connection.in_transaction
     with write_transaction(engine) as conn:
         _add_lean(conn, "2")
-    assert _names(engine) == ["2"]
+        _add(conn, "3")
+    assert _names(engine) == ["2", "3"]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM attendance")).scalar() == 0
