@@ -67,6 +67,35 @@ def test_the_same_event_delivered_twice_is_stored_once_and_acknowledged_both_tim
     assert point_state(ctx, "door:main") == "closed"
 
 
+@pytest.mark.sqlite_only
+def test_a_batch_the_database_cannot_take_is_answered_503_keeps_nothing_and_its_retry_is_stored_once(
+        app, ctx, instance):
+    import sqlite3
+
+    from sqlalchemy import event as sa_event
+
+    ctx.engine.dispose()
+
+    @sa_event.listens_for(ctx.engine, "connect")
+    def _short(dbapi_conn, _rec):
+        dbapi_conn.execute("PRAGMA busy_timeout=50")  # do not wait the production 5 s
+
+    blocker = sqlite3.connect(instance / "kiosk.db", timeout=0.1)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        refused = post(app, [event("floor-3:1")])
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert refused.status_code == 503 and refused.get_json()["error"] == "database_unavailable"
+    assert "nothing was recorded" in refused.get_json()["message"]  # the gateway keeps it and sends again
+    assert count(ctx, SensorEvent.__table__) == 0 and point_state(ctx, "door:main") != "open"
+
+    retried = post(app, [event("floor-3:1")])
+    assert retried.status_code == 200 and retried.get_json()["accepted"] == ["floor-3:1"]
+    assert count(ctx, SensorEvent.__table__) == 1 and point_state(ctx, "door:main") == "open"
+
+
 def test_an_unsigned_or_wrongly_signed_batch_is_refused_with_401_and_logged(app, ctx):
     assert post(app, [event("x:1")], signature="").status_code == 401
     resp = post(app, [event("x:1")], secret="guess")
