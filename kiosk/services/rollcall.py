@@ -107,7 +107,7 @@ _INSERT_MARK_LEAN = Prepared(_INSERT_MARK, keys=("rollcall_id", "staff_id", "sta
 
 
 def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
-               at: datetime | None = None) -> dict[str, Any]:
+               at: datetime | None = None, *, raced: bool = False) -> dict[str, Any]:
     """Record one roll call tap and return what the screen shows; publish it after the commit.
 
     ``at`` is when the reader saw the badge (default: now). A database that refuses the write raises
@@ -174,10 +174,17 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
                             "leader_late": decision.leader_late})
             # The kiosk that read the badge shows the card; the person's own floor's board counts the mark.
             floor_id = floors.scope_of([reader_floor, roster_floor])
-    except IntegrityError:
-        # The same badge raced itself (two readers at once): the first one counted.
-        logger.info("tap %s raced an earlier tap; reporting duplicate", masked_uid(uid))
-        return record_tap(ctx, uid, reader_id, at)
+    except IntegrityError as exc:
+        if not raced:
+            # The same badge raced itself (two readers at once): the first one counted.
+            logger.info("tap %s raced an earlier tap; reporting duplicate", masked_uid(uid))
+            return record_tap(ctx, uid, reader_id, at, raced=True)
+        # Refused again with the race's winner in view: not a race, and trying on would loop.
+        logger.error("tap %s not recorded: the database refused it twice: %s", masked_uid(uid), exc.orig)
+        payload = {"ok": False, "error": "tap_not_recorded", "uid_tail": masked_uid(uid), "reader_id": reader_id,
+                   "message": "The tap was not recorded. Please tap again; if it fails again, tell the duty leader."}
+        ctx.publish("tap_failed", payload)
+        raise ServiceError("tap_not_recorded", payload["message"]) from None
     except OperationalError as exc:
         logger.error("tap %s not recorded: database refused the write: %s", masked_uid(uid), exc.orig)
         payload = {"ok": False, "error": "storage_unavailable", "uid_tail": masked_uid(uid), "reader_id": reader_id,

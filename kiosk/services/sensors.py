@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.devices.base import ReaderHealth
 from kiosk.services import doors, floor, floors
 from kiosk.services.context import ServiceContext
-from kiosk.services.errors import ServiceError
+from kiosk.services.errors import ServiceError, StorageUnavailable
 from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import canonical_json, log_event, log_events
 from kiosk.store.lean import Prepared
@@ -157,7 +157,8 @@ def ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | N
         return _ingest(ctx, gateway_id, body, signature)
 
 
-def _ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | None) -> dict[str, Any]:
+def _ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | None,
+            raced: bool = False) -> dict[str, Any]:
     verify(ctx, gateway_id, body, signature)
     try:
         doc = json.loads(body)
@@ -234,10 +235,15 @@ def _ingest(ctx: ServiceContext, gateway_id: str, body: bytes, signature: str | 
             # §6.5, §6.6: the doors hear of their contacts in the same transaction.
             door_pubs = doors.apply_point_changes(conn, changes, now)
             door_pubs += floor.apply_point_changes(ctx, conn, changes, now)  # seats reach the floor map too
-    except IntegrityError:
-        # Two deliveries of the same batch raced; the other one stored it. Answer from the database.
-        logger.info("gateway %s: concurrent delivery; answering again", gateway_id)
-        return _ingest(ctx, gateway_id, body, signature)
+    except IntegrityError as exc:
+        if not raced:
+            # Two deliveries of the same batch raced; the other one stored it. Answer from the database.
+            logger.info("gateway %s: concurrent delivery; answering again", gateway_id)
+            return _ingest(ctx, gateway_id, body, signature, raced=True)
+        # Refused again with the other delivery in view: not a race, and trying on would loop.
+        logger.error("gateway %s: batch not stored, the database refused it twice: %s", gateway_id, exc.orig)
+        raise StorageUnavailable("batch_not_stored", "The batch was not stored: the database refused it. The gateway "
+                                 "keeps it and sends it again; if this lasts, see the server's log.") from None
     for r in rejected:
         logger.warning("gateway %s event %s refused: %s", gateway_id, r["id"], r["reason"])
     # What people act on goes out first: a door's alarm and state, then the raw points behind them.

@@ -196,6 +196,32 @@ def test_a_locked_database_refuses_the_tap_visibly_and_records_nothing(floor, in
     assert rollcall.board(floor)["counts"]["present"] == 0
 
 
+@pytest.mark.sqlite_only
+def test_a_tap_refused_again_after_its_race_retry_is_not_recorded_and_says_so_instead_of_looping(floor, caplog):
+    import logging
+
+    from kiosk.store.db import write_transaction
+
+    caplog.set_level(logging.INFO, logger="kiosk.services.rollcall")
+
+    def refuse_marks(sql: str) -> None:
+        with write_transaction(floor.engine) as conn:  # temporary: on the process's writer connection only
+            conn.exec_driver_sql(sql)
+
+    refuse_marks("CREATE TEMP TRIGGER refuse_marks BEFORE INSERT ON attendance "
+                 "BEGIN SELECT RAISE(ABORT, 'marks refused'); END")
+    with pytest.raises(ServiceError) as refused:
+        rollcall.record_tap(floor, uid_of("20002"))
+    assert refused.value.code == "tap_not_recorded" and "Please tap again" in refused.value.message
+    assert floor.published[-1][0] == "tap_failed" and floor.published[-1][1]["error"] == "tap_not_recorded"
+    assert sum("raced an earlier tap" in r.message for r in caplog.records) == 1  # one retry, then no more
+    assert any("refused it twice" in r.message for r in caplog.records)
+    assert events(floor, "rollcall_tap") == []
+
+    refuse_marks("DROP TRIGGER temp.refuse_marks")
+    assert rollcall.record_tap(floor, uid_of("20002"))["outcome"] == "present"
+
+
 _DISK_REFUSES = """
 import json, resource, signal, sys
 from datetime import datetime
