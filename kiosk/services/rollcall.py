@@ -184,7 +184,7 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
         payload = {"ok": False, "error": "tap_not_recorded", "uid_tail": masked_uid(uid), "reader_id": reader_id,
                    "message": "The tap was not recorded. Please tap again; if it fails again, tell the duty leader."}
         ctx.publish("tap_failed", payload)
-        raise ServiceError("tap_not_recorded", payload["message"]) from None
+        raise StorageUnavailable("tap_not_recorded", payload["message"]) from None
     except OperationalError as exc:
         logger.error("tap %s not recorded: database refused the write: %s", masked_uid(uid), exc.orig)
         payload = {"ok": False, "error": "storage_unavailable", "uid_tail": masked_uid(uid), "reader_id": reader_id,

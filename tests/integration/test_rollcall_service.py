@@ -210,7 +210,7 @@ def test_a_tap_refused_again_after_its_race_retry_is_not_recorded_and_says_so_in
 
     refuse_marks("CREATE TEMP TRIGGER refuse_marks BEFORE INSERT ON attendance "
                  "BEGIN SELECT RAISE(ABORT, 'marks refused'); END")
-    with pytest.raises(ServiceError) as refused:
+    with pytest.raises(StorageUnavailable) as refused:
         rollcall.record_tap(floor, uid_of("20002"))
     assert refused.value.code == "tap_not_recorded" and "Please tap again" in refused.value.message
     assert floor.published[-1][0] == "tap_failed" and floor.published[-1][1]["error"] == "tap_not_recorded"
