@@ -9,11 +9,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
 from kiosk.config import load_config
 from kiosk.services.context import ServiceContext
-from kiosk.store.db import make_engine, make_sessionmaker, sync_sequences
+from kiosk.store.db import make_engine, make_sessionmaker, sync_sequences, write_transaction
 from kiosk.store.models import Badge, Notice, RosterEntry, Seat, Shift, Staff, Zone
 
 DAY = date(2026, 11, 30)
@@ -151,3 +151,18 @@ def instance_context(instance: Path) -> Iterator[ServiceContext]:
         yield ServiceContext(config=cfg, engine=engine, sessions=make_sessionmaker(engine))
     finally:
         engine.dispose()
+
+
+@contextmanager
+def refusing_inserts(engine: Engine, table: str) -> Iterator[None]:
+    """SQLite refuses every INSERT into ``table`` (a constraint error) on this process's writer connection,
+    as long as the block runs: a temporary trigger, which no other connection sees."""
+    def on_writer(sql: str) -> None:
+        with write_transaction(engine) as conn:
+            conn.exec_driver_sql(sql)
+
+    on_writer(f"CREATE TEMP TRIGGER refuse_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    try:
+        yield
+    finally:
+        on_writer(f"DROP TRIGGER temp.refuse_{table}")

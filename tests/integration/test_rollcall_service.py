@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 
-from floorfixtures import DAY, build_floor, enter_pin, uid_of
+from floorfixtures import DAY, build_floor, enter_pin, refusing_inserts, uid_of
 from kiosk.services import rollcall
 from kiosk.services.errors import NotPermitted, ServiceError, StorageUnavailable
 from kiosk.store.models import AttendanceRecord, Event, Staff
@@ -200,25 +200,14 @@ def test_a_locked_database_refuses_the_tap_visibly_and_records_nothing(floor, in
 def test_a_tap_refused_again_after_its_race_retry_is_not_recorded_and_says_so_instead_of_looping(floor, caplog):
     import logging
 
-    from kiosk.store.db import write_transaction
-
     caplog.set_level(logging.INFO, logger="kiosk.services.rollcall")
-
-    def refuse_marks(sql: str) -> None:
-        with write_transaction(floor.engine) as conn:  # temporary: on the process's writer connection only
-            conn.exec_driver_sql(sql)
-
-    refuse_marks("CREATE TEMP TRIGGER refuse_marks BEFORE INSERT ON attendance "
-                 "BEGIN SELECT RAISE(ABORT, 'marks refused'); END")
-    with pytest.raises(StorageUnavailable) as refused:
+    with refusing_inserts(floor.engine, "attendance"), pytest.raises(StorageUnavailable) as refused:
         rollcall.record_tap(floor, uid_of("20002"))
     assert refused.value.code == "tap_not_recorded" and "Please tap again" in refused.value.message
     assert floor.published[-1][0] == "tap_failed" and floor.published[-1][1]["error"] == "tap_not_recorded"
     assert sum("raced an earlier tap" in r.message for r in caplog.records) == 1  # one retry, then no more
     assert any("refused it twice" in r.message for r in caplog.records)
     assert events(floor, "rollcall_tap") == []
-
-    refuse_marks("DROP TRIGGER temp.refuse_marks")
     assert rollcall.record_tap(floor, uid_of("20002"))["outcome"] == "present"
 
 

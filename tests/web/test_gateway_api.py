@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from kiosk.services import sensors
 from kiosk.store.models import Event, Point, SensorEvent
-from floorfixtures import screen_client
+from floorfixtures import refusing_inserts, screen_client
 from kiosk.web import create_app
 
 SECRET = "s3cret-floor-3"
@@ -100,23 +100,13 @@ def test_a_batch_the_database_cannot_take_is_answered_503_keeps_nothing_and_its_
 def test_a_batch_refused_again_after_its_race_retry_is_answered_503_instead_of_looping(app, ctx, caplog):
     import logging
 
-    from kiosk.store.db import write_transaction
-
     caplog.set_level(logging.INFO, logger="kiosk.services.sensors")
-
-    def on_writer(sql: str) -> None:
-        with write_transaction(ctx.engine) as conn:  # temporary: on the process's writer connection only
-            conn.exec_driver_sql(sql)
-
-    on_writer("CREATE TEMP TRIGGER refuse_events BEFORE INSERT ON sensor_events "
-              "BEGIN SELECT RAISE(ABORT, 'refused'); END")
-    refused = post(app, [event("floor-3:1")])
+    with refusing_inserts(ctx.engine, "sensor_events"):
+        refused = post(app, [event("floor-3:1")])
     assert refused.status_code == 503 and refused.get_json()["error"] == "batch_not_stored"
     assert "sends it again" in refused.get_json()["message"]
     assert sum("concurrent delivery" in r.message for r in caplog.records) == 1  # one retry, then no more
     assert count(ctx, SensorEvent.__table__) == 0 and point_state(ctx, "door:main") != "open"
-
-    on_writer("DROP TRIGGER temp.refuse_events")
     assert post(app, [event("floor-3:1")]).get_json()["accepted"] == ["floor-3:1"]
     assert point_state(ctx, "door:main") == "open"
 
