@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from kiosk.domain import access as rules
 from kiosk.domain.badges import InvalidBadgeUid, masked_uid, normalize_uid
@@ -19,7 +20,7 @@ from kiosk.domain.rollcall import BadgeFacts, StaffFacts
 from kiosk.domain.shifts import occurrence
 from kiosk.services import doors
 from kiosk.services.context import ServiceContext
-from kiosk.services.errors import ServiceError
+from kiosk.services.errors import ServiceError, StorageUnavailable
 from kiosk.services.rollcall import load_shifts
 from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
@@ -104,6 +105,21 @@ def door_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | N
         uid = normalize_uid(raw_uid)
     except InvalidBadgeUid as exc:
         raise ServiceError("invalid_uid", str(exc)) from None
+    try:
+        return _door_tap(ctx, uid, reader_id, now, visitor_lookup, announce)
+    except OperationalError as exc:
+        # Fail secure: nothing is granted, the screens say so.
+        logger.error("door tap %s at %s not recorded: database refused the write: %s", masked_uid(uid), reader_id,
+                     exc.orig)
+        payload = {"ok": False, "error": "storage_unavailable", "uid_tail": masked_uid(uid), "reader_id": reader_id,
+                   "message": "The door check was not recorded: the database is unavailable. The door stays "
+                              "locked; tell the duty leader."}
+        ctx.publish("tap_failed", payload)
+        raise StorageUnavailable("storage_unavailable", payload["message"]) from None
+
+
+def _door_tap(ctx: ServiceContext, uid: str, reader_id: str, now: datetime, visitor_lookup: Any,
+              announce: bool) -> dict[str, Any]:
     pol = policy(ctx)
     with ctx.engine.begin() as conn:
         door = doors.door_for_reader(conn, reader_id)

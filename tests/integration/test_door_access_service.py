@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from floorfixtures import build_floor, uid_of
 from kiosk.services import alerts, door_access, doors, rollcall, sensors, taps
-from kiosk.services.errors import ServiceError
+from kiosk.services.errors import ServiceError, StorageUnavailable
 from kiosk.store.models import Event
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -102,3 +102,30 @@ def test_an_unknown_card_tapped_five_times_raises_a_lockout_alert(floor, clock):
     for i in range(5):
         assert door_access.door_tap(floor, "DEADBEEF", "door-main")["outcome"] == "unknown_badge"
     assert [a["kind"] for a in alerts.history(floor)] == ["badge_locked_out"]
+
+
+@pytest.mark.sqlite_only
+def test_a_door_tap_the_locked_database_cannot_record_is_refused_visibly_and_opens_nothing(floor, instance):
+    import sqlite3
+
+    import sqlalchemy
+
+    rollcall.record_tap(floor, uid_of("20002"))
+    floor.engine.dispose()
+
+    @sqlalchemy.event.listens_for(floor.engine, "connect")
+    def _short(dbapi_conn, _rec):
+        dbapi_conn.execute("PRAGMA busy_timeout=50")  # do not wait the production 5 s
+
+    blocker = sqlite3.connect(instance / "kiosk.db", timeout=0.1)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StorageUnavailable, match="door stays locked"):
+            door_access.door_tap(floor, uid_of("20002"), "door-main")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    name, payload = floor.published[-1]
+    assert name == "tap_failed" and payload["error"] == "storage_unavailable" and payload["reader_id"] == "door-main"
+    assert logged(floor, "door_tap") == []  # the decision and any grant commit together, or not at all
+    assert door_access.door_tap(floor, uid_of("20002"), "door-main")["outcome"] == "granted"  # once it writes again
