@@ -20,8 +20,8 @@ from kiosk.domain.rollcall import BadgeFacts, StaffFacts
 from kiosk.domain.shifts import occurrence
 from kiosk.services import doors
 from kiosk.services.context import ServiceContext
-from kiosk.services.errors import ServiceError, StorageUnavailable
-from kiosk.services.rollcall import load_shifts
+from kiosk.services.errors import ServiceError
+from kiosk.services.rollcall import load_shifts, not_recorded
 from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
 from kiosk.store.models import Alert, AttendanceRecord, Badge, BadgeLockout, Event, RollCall, RosterEntry, Staff
@@ -111,11 +111,8 @@ def door_tap(ctx: ServiceContext, raw_uid: str, reader_id: str, at: datetime | N
         # Fail secure: nothing is granted, the screens say so.
         logger.error("door tap %s at %s not recorded: database refused the write: %s", masked_uid(uid), reader_id,
                      exc.orig)
-        payload = {"ok": False, "error": "storage_unavailable", "uid_tail": masked_uid(uid), "reader_id": reader_id,
-                   "message": "The door check was not recorded: the database is unavailable. The door stays "
-                              "locked; tell the duty leader."}
-        ctx.publish("tap_failed", payload)
-        raise StorageUnavailable("storage_unavailable", payload["message"]) from None
+        raise not_recorded(ctx, uid, reader_id, "storage_unavailable", "The door check was not recorded: the "
+                           "database is unavailable. The door stays locked; tell the duty leader.") from None
 
 
 def _door_tap(ctx: ServiceContext, uid: str, reader_id: str, now: datetime, visitor_lookup: Any,

@@ -181,16 +181,12 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
             return record_tap(ctx, uid, reader_id, at, raced=True)
         # Refused again with the race's winner in view: not a race, and trying on would loop.
         logger.error("tap %s not recorded: the database refused it twice: %s", masked_uid(uid), exc.orig)
-        payload = {"ok": False, "error": "tap_not_recorded", "uid_tail": masked_uid(uid), "reader_id": reader_id,
-                   "message": "The tap was not recorded. Please tap again; if it fails again, tell the duty leader."}
-        ctx.publish("tap_failed", payload)
-        raise StorageUnavailable("tap_not_recorded", payload["message"]) from None
+        raise not_recorded(ctx, uid, reader_id, "tap_not_recorded", "The tap was not recorded. Please tap "
+                           "again; if it fails again, tell the duty leader.") from None
     except OperationalError as exc:
         logger.error("tap %s not recorded: database refused the write: %s", masked_uid(uid), exc.orig)
-        payload = {"ok": False, "error": "storage_unavailable", "uid_tail": masked_uid(uid), "reader_id": reader_id,
-                   "message": "The tap was not recorded: the database is unavailable. Tell the duty leader."}
-        ctx.publish("tap_failed", payload)
-        raise StorageUnavailable("storage_unavailable", payload["message"]) from None
+        raise not_recorded(ctx, uid, reader_id, "storage_unavailable", "The tap was not recorded: the database "
+                           "is unavailable. Tell the duty leader.") from None
 
     payload = {
         "ok": True,
@@ -217,6 +213,13 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
         role = "leader" if decision.duty == "leader" and badge.holder.role == "operator" else badge.holder.role
         _open_leader_session(ctx, reader_id, replace(badge.holder, role=role), now)
     return payload
+
+
+def not_recorded(ctx: ServiceContext, uid: str, reader_id: str, error: str, message: str) -> StorageUnavailable:
+    """A tap the database did not take: the screens are told (``tap_failed``); the caller raises what this returns."""
+    ctx.publish("tap_failed", {"ok": False, "error": error, "uid_tail": masked_uid(uid), "reader_id": reader_id,
+                               "message": message})
+    return StorageUnavailable(error, message)
 
 
 def _reason(decision: rules.TapDecision) -> str:
