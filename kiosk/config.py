@@ -18,7 +18,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "SECRET_KEY": (None, "Flask secret; default: generated once and kept in the instance folder"),
     "TIMEZONE": ("Asia/Shanghai", "Local time zone for shifts, rosters and the screens"),
     "LANGUAGE": ("zh-CN", "Screen language: zh-CN or en"),
-    "NFC_DEVICE": ("usb", "Badge reader: sim, wedge, none, or an nfcpy path (usb, usb:054c:06c3, tty:USB0:pn532, udp:host:port)"),
+    "NFC_DEVICE": ("usb", "Badge reader: sim, wedge, none, serial:/dev/PORT[@BAUD], or an nfcpy path (usb, usb:054c:06c3, tty:USB0:pn532, udp:host:port)"),
     "DOOR_READERS": ("", "Badge readers at doors besides the kiosk's own: door-main=usb:054c:06c3,door-back=sim"),
     "NFC_DEBOUNCE_SECONDS": (2.0, "The same badge again within this time is a duplicate, not a new tap"),
     "ROLLCALL_OPENS_MINUTES": (30, "Roll call opens this many minutes before shift start"),

@@ -68,6 +68,8 @@ def check_reader(cfg: dict[str, Any], sys_usb: Path = Path("/sys/bus/usb/devices
         spec = parse_reader_spec(cfg["NFC_DEVICE"])
     except ValueError as exc:
         return [Finding("reader", FAIL, str(exc))]
+    if spec.kind == "serial":
+        return [_serial_port("serial badge reader", spec.path or "")]
     if spec.kind != "nfcpy":
         return [Finding("reader", OK if spec.kind != "none" else WARN, f"KIOSK_NFC_DEVICE={cfg['NFC_DEVICE']}")]
     path = spec.path or ""
@@ -94,16 +96,19 @@ def check_reader(cfg: dict[str, Any], sys_usb: Path = Path("/sys/bus/usb/devices
             out.append(Finding("reader", FAIL, f"kernel NFC modules loaded ({', '.join(loaded)}): they claim the reader. "
                                                "Install deploy/modprobe.d/blacklist-floor-kiosk-nfc.conf and unload them"))
     elif path.startswith("tty"):
-        port = "/dev/tty" + path.split(":")[1]
-        if not os.path.exists(port):
-            out.append(Finding("reader", FAIL, f"{port} does not exist: is the PN532 board connected?"))
-        elif not os.access(port, os.R_OK | os.W_OK):
-            out.append(Finding("reader", FAIL, f"{port} is not readable and writable: add the kiosk user to dialout"))
-        else:
-            out.append(Finding("reader", OK, f"{port} is there and usable"))
+        out.append(_serial_port("PN532 board", "/dev/tty" + path.split(":")[1]))
     else:
         out.append(Finding("reader", WARN, f"{path}: a simulated nfcpy reader (development only)"))
     return out
+
+
+def _serial_port(what: str, port: str) -> Finding:
+    """A reader's serial port is there, and the kiosk user may read and write it."""
+    if not os.path.exists(port):
+        return Finding("reader", FAIL, f"{port} does not exist: is the {what} connected?")
+    if not os.access(port, os.R_OK | os.W_OK):
+        return Finding("reader", FAIL, f"{port} is not readable and writable: add the kiosk user to dialout")
+    return Finding("reader", OK, f"{port} is there and usable")
 
 
 def check_gateways(cfg: dict[str, Any], now: datetime | None = None) -> list[Finding]:

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from kiosk.domain.badges import masked_uid
 
@@ -35,6 +35,14 @@ class BadgeRead:
 
 TapHandler = Callable[[BadgeRead], None]
 HealthHandler = Callable[[ReaderHealth, str], None]
+
+
+def backoff_delays(initial: float, cap: float) -> Iterator[float]:
+    """Yield the waits between a device's reopen attempts: ``initial``, doubling, then ``cap`` for ever."""
+    delay = initial
+    while True:
+        yield min(delay, cap)
+        delay = min(delay * 2, cap)
 
 
 class BadgeReader(Protocol):

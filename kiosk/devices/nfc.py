@@ -16,12 +16,12 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import nfc
 import nfc.clf.device
 
-from kiosk.devices.base import HealthHandler, ReaderCore, ReaderHealth, TapHandler
+from kiosk.devices.base import HealthHandler, ReaderCore, ReaderHealth, TapHandler, backoff_delays
 from kiosk.domain.badges import InvalidBadgeUid, normalize_uid
 
 logger = logging.getLogger(__name__)
@@ -35,14 +35,6 @@ UDP_TARGETS: tuple[str, ...] = ("212F",)
 _TARGET = re.compile(r"^(106|212|424|848)[ABF]$")
 
 FrontendFactory = Callable[[str], Any]
-
-
-def backoff_delays(initial: float, cap: float) -> Iterator[float]:
-    """Yield the waits between reopen attempts: ``initial``, doubling, then ``cap`` for ever."""
-    delay = initial
-    while True:
-        yield min(delay, cap)
-        delay = min(delay * 2, cap)
 
 
 def describe_open_error(path: str, exc: BaseException) -> tuple[ReaderHealth, str]:

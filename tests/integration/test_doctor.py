@@ -37,6 +37,20 @@ def test_a_misspelt_reader_setting_fails_with_the_valid_forms():
     assert f.verdict == "FAIL" and "valid forms" in f.message
 
 
+def test_a_serial_reader_port_is_checked_for_presence(tmp_path):
+    import os
+
+    master, slave = os.openpty()
+    try:
+        (f,) = doctor.check_reader({"NFC_DEVICE": f"serial:{os.ttyname(slave)}@9600"})
+        assert f.verdict == "ok" and os.ttyname(slave) in f.message
+    finally:
+        os.close(master)
+        os.close(slave)
+    (f,) = doctor.check_reader({"NFC_DEVICE": f"serial:{tmp_path}/ttyGONE"})
+    assert f.verdict == "FAIL" and "does not exist: is the serial badge reader connected?" in f.message
+
+
 def test_an_unsynchronised_clock_fails_and_says_how_to_fix_it():
     assert doctor.check_clock(lambda: "no")[0].verdict == "FAIL"
     assert "set-ntp" in doctor.check_clock(lambda: "no")[0].message

@@ -8,7 +8,8 @@ import pytest
 
 from kiosk.devices.base import ReaderHealth
 from kiosk.devices.nfc import NfcpyReader
-from kiosk.devices.registry import NoReader, open_reader, parse_reader_spec
+from kiosk.devices.registry import NoReader, ReaderSpec, open_reader, parse_reader_spec
+from kiosk.devices.serial_reader import SerialLineReader
 from kiosk.devices.sim import SimulatedReader
 from kiosk.devices.wedge import WedgeReader
 
@@ -25,9 +26,30 @@ def test_nfcpy_paths_are_passed_to_nfcpy_as_written(path: str) -> None:
 
 @pytest.mark.parametrize("spec, kind", [("sim", SimulatedReader), ("wedge", WedgeReader),
                                         ("none", NoReader), ("usb:054c:06c3", NfcpyReader),
-                                        ("udp:localhost:54321", NfcpyReader)])
+                                        ("udp:localhost:54321", NfcpyReader),
+                                        ("serial:/dev/ttyUSB0", SerialLineReader)])
 def test_each_spec_opens_its_adapter(spec: str, kind: type) -> None:
     assert isinstance(open_reader(spec), kind)
+
+
+@pytest.mark.parametrize("text, spec", [
+    ("serial:/dev/ttyUSB0", ReaderSpec("serial", "/dev/ttyUSB0", 9600)),
+    ("serial:/dev/ttyACM0@115200", ReaderSpec("serial", "/dev/ttyACM0", 115200)),
+    # udev's stable names have colons in them: the baud rate follows an @
+    ("Serial:/dev/serial/by-path/pci-0000:00:14.0-usb-0:2:1.0-port0",
+     ReaderSpec("serial", "/dev/serial/by-path/pci-0000:00:14.0-usb-0:2:1.0-port0", 9600)),
+])
+def test_a_serial_reader_is_a_device_path_and_a_baud_rate(text: str, spec: ReaderSpec) -> None:
+    assert parse_reader_spec(text) == spec
+    reader = open_reader(text, reader_id="door-2")
+    assert (reader.path, reader.baud, reader.reader_id) == (spec.path, spec.baud, "door-2")
+    assert reader.health is ReaderHealth.DISCONNECTED  # nothing opened before start()
+
+
+@pytest.mark.parametrize("spec", ["serial:", "serial:ttyUSB0", "serial:/dev/ttyUSB0@9", "serial:/dev/ttyUSB0@fast"])
+def test_a_serial_reader_without_an_absolute_path_or_with_a_bad_baud_rate_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="serial:/dev/PORT@BAUD"):
+        parse_reader_spec(spec)
 
 
 def test_keywords_and_the_nfcpy_scheme_ignore_case_and_surrounding_space() -> None:
@@ -66,7 +88,8 @@ def test_a_hardware_reader_polls_mifare_and_felica() -> None:
 def test_anything_else_is_refused_with_the_valid_forms_listed(spec: str) -> None:
     with pytest.raises(ValueError) as caught:
         parse_reader_spec(spec)
-    for form in ("sim", "wedge", "none", "usb:054c:06c3", "tty:USB0:pn532", "udp:localhost:54321"):
+    for form in ("sim", "wedge", "none", "usb:054c:06c3", "tty:USB0:pn532", "udp:localhost:54321",
+                 "serial:/dev/ttyUSB0@9600"):
         assert form in str(caught.value)
 
 
