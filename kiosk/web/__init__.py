@@ -15,6 +15,7 @@ from flask_socketio import SocketIO
 from kiosk.config import ensure_secret_key, load_config
 from kiosk.services.context import ServiceContext
 from kiosk.store.db import check_schema, make_engine, make_sessionmaker
+from kiosk.web.push import publish as publish_to_screens
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +111,10 @@ def _publisher(name: str, payload: dict[str, Any]) -> None:
     """
     floor_id = payload.get("floor_id")
     if floor_id is None:
-        socketio.emit(name, payload, namespace=KIOSK_NS)
+        publish_to_screens(socketio.server, name, payload, KIOSK_NS, None)
         return
     ids = floor_id if isinstance(floor_id, list) else [floor_id]
-    socketio.emit(name, payload, namespace=KIOSK_NS, to=[floor_room(i) for i in ids] + [ALL_FLOORS_ROOM])
+    publish_to_screens(socketio.server, name, payload, KIOSK_NS, [floor_room(i) for i in ids] + [ALL_FLOORS_ROOM])
 
 
 def services(app: Flask | None = None) -> ServiceContext:

@@ -227,3 +227,27 @@ def test_the_kiosk_server_encodes_with_text_packets(instance, ctx) -> None:
 
     create_app({"NFC_DEVICE": "none"}, instance=str(instance), ctx=ctx)
     assert kiosk_socketio.server.packet_class is push.TextPacket
+
+
+def test_publish_sends_one_copy_to_each_screen_in_any_of_the_rooms_and_none_to_the_others(rig: Rig) -> None:
+    screens = {name: rig.client() for name in ("4F", "1F", "every floor")}
+    sids = [sid for sid, _ in rig.sio.manager.get_participants(NS, None)]  # in the order they connected
+    for sid, room in zip(sids, ("floor:4F", "floor:1F", "floor:*")):
+        rig.sio.enter_room(sid, room, namespace=NS)
+    push.publish(rig.sio, "door_alarm", {"door": "4F-main", "名": "门"}, NS, ["floor:4F", "floor:*", "floor:4F"])
+    push.publish(rig.sio, "notice", {"n": 2}, NS, None)  # every screen
+    assert events(screens["4F"], 2) == [("door_alarm", {"door": "4F-main", "名": "门"}), ("notice", {"n": 2})]
+    assert events(screens["every floor"], 2) == [("door_alarm", {"door": "4F-main", "名": "门"}), ("notice", {"n": 2})]
+    assert events(screens["1F"], 1) == [("notice", {"n": 2})]
+    assert all(s.direct_writes >= 1 for s in rig.sockets())
+    for ws in screens.values():
+        ws.close()
+
+
+def test_publish_to_a_namespace_nobody_joined_sends_nothing_and_bytes_go_upstreams_way(rig: Rig) -> None:
+    push.publish(rig.sio, "tap_recorded", {"n": 1}, "/elsewhere", None)  # no screen there yet: no error
+    ws = rig.client()
+    push.publish(rig.sio, "photo", {"jpeg": b"\xff\xd8"}, NS, None)
+    assert ws.recv().startswith(f"451-{NS},")  # a binary event, then its attachment
+    assert ws.recv() == b"\xff\xd8"
+    ws.close()
