@@ -197,3 +197,78 @@ class CoreBackedReader:
     def stop(self) -> None:
         """Unsubscribe the handlers; safe to call twice."""
         self._core.detach()
+
+
+class DeviceReader(CoreBackedReader):
+    """A reader whose device is read on a thread of its own: opened, read until it fails or is stopped, and
+    reopened with back-off, until ``stop()``. The thread never dies of an exception while the reader runs.
+
+    A subclass opens and reads the device in :meth:`_session` and says what it is in ``what`` (for the
+    health messages) and ``thread_prefix`` (the thread's name).
+    """
+
+    what = "reader"
+    thread_prefix = "reader"
+
+    def __init__(self, path: str, *, reader_id: str, debounce: float, backoff_initial: float, backoff_cap: float,
+                 stop_timeout: float, clock: Callable[[], float]) -> None:
+        if backoff_initial <= 0 or backoff_cap < backoff_initial:
+            raise ValueError("backoff needs 0 < backoff_initial <= backoff_cap")
+        super().__init__(reader_id=reader_id, debounce=debounce, clock=clock, health=ReaderHealth.DISCONNECTED,
+                         message=f"connecting to {self.what} at {path}")
+        self.path = path
+        self.backoff_initial = backoff_initial
+        self.backoff_cap = backoff_cap
+        self.stop_timeout = stop_timeout
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, on_tap: TapHandler, on_health: HealthHandler) -> None:
+        """Start the reader thread; callbacks run on it."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError(f"reader {self.reader_id} is already running")
+        self._stop.clear()
+        self._core.set_health(ReaderHealth.DISCONNECTED, f"connecting to {self.what} at {self.path}")
+        self._core.attach(on_tap, on_health)
+        self._thread = threading.Thread(target=self._run, name=f"{self.thread_prefix}-{self.reader_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading, close the device and join the thread; safe to call twice."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.stop_timeout)
+            if thread.is_alive():
+                # Closing the device under a thread still inside its driver (libusb) is worse than leaving it;
+                # the thread is kept so start() refuses to open the device a second time.
+                logger.warning("reader %s did not stop within %.1f s; leaving its thread behind",
+                               self.reader_id, self.stop_timeout)
+            else:
+                self._thread = None
+        self._core.detach()
+        self._core.set_health(ReaderHealth.DISCONNECTED, "reader stopped")
+
+    def _run(self) -> None:
+        """Open, read, and on failure reopen with back-off, until stopped."""
+        try:
+            delays = backoff_delays(self.backoff_initial, self.backoff_cap)
+            while not self._stop.is_set():
+                opened_at = self._session()
+                if self._stop.is_set():
+                    break
+                if opened_at is not None and self._clock() - opened_at >= self.backoff_cap:
+                    # It ran well for a while: a fresh failure starts again from quick retries.
+                    delays = backoff_delays(self.backoff_initial, self.backoff_cap)
+                delay = next(delays)
+                logger.debug("reader %s: next attempt in %.1f s", self.reader_id, delay)
+                if self._stop.wait(delay):
+                    break
+        except Exception:  # a bug here must show as health, not as a silently dead thread
+            logger.exception("reader %s thread failed", self.reader_id)
+            self._core.set_health(ReaderHealth.ERROR, f"{self.what} at {self.path} stopped after an internal error")
+
+    def _session(self) -> float | None:
+        """Open the device and read it until stop or failure (setting health); return when it opened, or None."""
+        raise NotImplementedError

@@ -14,14 +14,13 @@ from __future__ import annotations
 import errno
 import logging
 import re
-import threading
 import time
 from typing import Any, Callable, Sequence
 
 import nfc
 import nfc.clf.device
 
-from kiosk.devices.base import HealthHandler, ReaderCore, ReaderHealth, TapHandler, backoff_delays
+from kiosk.devices.base import DeviceReader, ReaderHealth
 from kiosk.domain.badges import InvalidBadgeUid, normalize_uid
 
 logger = logging.getLogger(__name__)
@@ -55,8 +54,11 @@ class _ReaderLost(Exception):
     """nfcpy swallowed an I/O error and gave up polling: the device stopped answering."""
 
 
-class NfcpyReader:
+class NfcpyReader(DeviceReader):
     """A badge reader driven by nfcpy on a background thread started by ``start()``."""
+
+    what = "reader"
+    thread_prefix = "nfc-reader"
 
     def __init__(self, path: str, *, reader_id: str = "kiosk", debounce: float = 2.0,
                  targets: Sequence[str] | None = None,
@@ -81,86 +83,21 @@ class NfcpyReader:
         bad = [t for t in targets if not _TARGET.match(t)]
         if not targets or bad:
             raise ValueError(f"targets must be nfcpy technology strings such as 106A, 212F; got {list(targets)}")
-        if backoff_initial <= 0 or backoff_cap < backoff_initial:
-            raise ValueError("backoff needs 0 < backoff_initial <= backoff_cap")
-        self.path = path
-        self.reader_id = reader_id
+        super().__init__(path, reader_id=reader_id, debounce=debounce, backoff_initial=backoff_initial,
+                         backoff_cap=backoff_cap, stop_timeout=stop_timeout, clock=clock)
         self.targets = targets
         self.iterations = iterations if iterations is not None else (1 if is_udp else 5)
         self.interval = interval
-        self.backoff_initial = backoff_initial
-        self.backoff_cap = backoff_cap
         self.beep = beep
-        self.stop_timeout = stop_timeout
         self._factory: FrontendFactory = frontend_factory or nfc.ContactlessFrontend
-        self._clock = clock
-        self._core = ReaderCore(reader_id, debounce, clock=clock,
-                                message=f"connecting to reader at {path}")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._open_attempts = 0
-
-    @property
-    def health(self) -> ReaderHealth:
-        """The current health."""
-        return self._core.health
-
-    @property
-    def health_message(self) -> str:
-        """The human message that goes with the current health."""
-        return self._core.message
 
     @property
     def open_attempts(self) -> int:
         """How many times the thread has tried to open the frontend (for tests and diagnostics)."""
         return self._open_attempts
 
-    def start(self, on_tap: TapHandler, on_health: HealthHandler) -> None:
-        """Start the reader thread; callbacks run on it."""
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError(f"reader {self.reader_id} is already running")
-        self._stop.clear()
-        self._core.set_health(ReaderHealth.DISCONNECTED, f"connecting to reader at {self.path}")
-        self._core.attach(on_tap, on_health)
-        self._thread = threading.Thread(target=self._run, name=f"nfc-reader-{self.reader_id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop polling, close the frontend and join the thread; safe to call twice."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(self.stop_timeout)
-            if thread.is_alive():
-                # Closing the device under a thread still inside libusb is worse than leaving it;
-                # the thread is kept so start() refuses to open the device a second time.
-                logger.warning("reader %s did not stop within %.1f s; leaving its thread behind",
-                               self.reader_id, self.stop_timeout)
-            else:
-                self._thread = None
-        self._core.detach()
-        self._core.set_health(ReaderHealth.DISCONNECTED, "reader stopped")
-
     # -- the reader thread ------------------------------------------------------------
-
-    def _run(self) -> None:
-        """Open, poll, and on failure reopen with backoff, until stopped."""
-        try:
-            delays = backoff_delays(self.backoff_initial, self.backoff_cap)
-            while not self._stop.is_set():
-                opened_at = self._session()
-                if self._stop.is_set():
-                    break
-                if opened_at is not None and self._clock() - opened_at >= self.backoff_cap:
-                    # It ran well for a while: a fresh failure starts again from quick retries.
-                    delays = backoff_delays(self.backoff_initial, self.backoff_cap)
-                delay = next(delays)
-                logger.debug("reader %s: next attempt in %.1f s", self.reader_id, delay)
-                if self._stop.wait(delay):
-                    break
-        except Exception:  # a bug here must show as health, not as a silently dead thread
-            logger.exception("reader %s thread failed", self.reader_id)
-            self._core.set_health(ReaderHealth.ERROR, f"reader at {self.path} stopped after an internal error")
 
     def _session(self) -> float | None:
         """Open one fresh frontend and poll it until stop or failure; return when it opened, or None."""

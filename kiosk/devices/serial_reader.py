@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import errno
 import logging
-import threading
 import time
 from typing import Any, Callable
 
 import serial
 
-from kiosk.devices.base import HealthHandler, ReaderCore, ReaderHealth, TapHandler, backoff_delays
+from kiosk.devices.base import DeviceReader, ReaderHealth
 from kiosk.domain.badges import InvalidBadgeUid, normalize_uid
 
 logger = logging.getLogger(__name__)
@@ -50,76 +49,23 @@ def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:
     return [p.strip() for p in parts if p.strip()], rest
 
 
-class SerialLineReader:
+class SerialLineReader(DeviceReader):
     """A badge reader that sends UIDs as text lines on a serial port, read with pyserial."""
+
+    what = "serial reader"
+    thread_prefix = "serial-reader"
 
     def __init__(self, path: str, *, baud: int = DEFAULT_BAUD, reader_id: str = "kiosk", debounce: float = 2.0,
                  backoff_initial: float = 0.5, backoff_cap: float = 10.0, read_timeout: float = 0.2,
                  stop_timeout: float = 2.0, port_factory: PortFactory | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.path = path
+        super().__init__(path, reader_id=reader_id, debounce=debounce, backoff_initial=backoff_initial,
+                         backoff_cap=backoff_cap, stop_timeout=stop_timeout, clock=clock)
         self.baud = baud
-        self.reader_id = reader_id
-        self.backoff_initial = backoff_initial
-        self.backoff_cap = backoff_cap
         self.read_timeout = read_timeout  # how often the thread looks whether it should stop
-        self.stop_timeout = stop_timeout
         self._factory: PortFactory = port_factory or serial.Serial
-        self._clock = clock
-        self._core = ReaderCore(reader_id, debounce, clock=clock, message=f"connecting to serial reader at {path}")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def health(self) -> ReaderHealth:
-        """The current health."""
-        return self._core.health
-
-    @property
-    def health_message(self) -> str:
-        """The human message that goes with the current health."""
-        return self._core.message
-
-    def start(self, on_tap: TapHandler, on_health: HealthHandler) -> None:
-        """Start the reader thread; callbacks run on it."""
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError(f"reader {self.reader_id} is already running")
-        self._stop.clear()
-        self._core.set_health(ReaderHealth.DISCONNECTED, f"connecting to serial reader at {self.path}")
-        self._core.attach(on_tap, on_health)
-        self._thread = threading.Thread(target=self._run, name=f"serial-reader-{self.reader_id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop reading, close the port and join the thread; safe to call twice."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(self.stop_timeout)
-            if thread.is_alive():
-                logger.warning("reader %s did not stop within %.1f s", self.reader_id, self.stop_timeout)
-            else:
-                self._thread = None
-        self._core.detach()
-        self._core.set_health(ReaderHealth.DISCONNECTED, "reader stopped")
 
     # -- the reader thread ------------------------------------------------------------
-
-    def _run(self) -> None:
-        """Open, read, and on failure reopen with back-off, until stopped."""
-        try:
-            delays = backoff_delays(self.backoff_initial, self.backoff_cap)
-            while not self._stop.is_set():
-                opened_at = self._session()
-                if self._stop.is_set():
-                    break
-                if opened_at is not None and self._clock() - opened_at >= self.backoff_cap:
-                    delays = backoff_delays(self.backoff_initial, self.backoff_cap)
-                if self._stop.wait(next(delays)):
-                    break
-        except Exception:  # a bug here must show as health, not as a silently dead thread
-            logger.exception("reader %s thread failed", self.reader_id)
-            self._core.set_health(ReaderHealth.ERROR, f"serial reader at {self.path} stopped after an internal error")
 
     def _session(self) -> float | None:
         """Open the port and read it until stop or failure; return when it opened, or None."""

@@ -16,43 +16,12 @@ from typing import Callable, Iterator
 import nfc
 import pytest
 
-from kiosk.devices.base import BadgeRead, ReaderHealth
+from kiosk.devices.base import ReaderHealth
 from kiosk.devices.nfc import NfcpyReader
 from nfc_emulation import DEADLINE, EmulatedBadge, free_udp_port, wait_until_polled
+from reader_events import ReaderEvents as Kiosk
 
 pytestmark = pytest.mark.hardware_sim
-
-
-class Kiosk:
-    """The kiosk's side of the reader, with events to wait on."""
-
-    def __init__(self) -> None:
-        self.taps: list[BadgeRead] = []
-        self.health: list[tuple[ReaderHealth, str]] = []
-        self._changed = threading.Condition()
-
-    def on_tap(self, read: BadgeRead) -> None:
-        with self._changed:
-            self.taps.append(read)
-            self._changed.notify_all()
-
-    def on_health(self, state: ReaderHealth, message: str) -> None:
-        with self._changed:
-            self.health.append((state, message))
-            self._changed.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-        """Wait until ``predicate()`` holds; woken by taps and health, and re-checked often for the rest."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pytest.fail(f"timed out waiting for {what}; health so far: {self.health}")
-                self._changed.wait(min(remaining, 0.01))
-
-    def states(self) -> list[ReaderHealth]:
-        return [state for state, _ in self.health]
 
 
 @pytest.fixture
@@ -71,7 +40,7 @@ def port() -> int:
 
 @pytest.fixture
 def kiosk() -> Kiosk:
-    return Kiosk()
+    return Kiosk(DEADLINE)
 
 
 @pytest.fixture

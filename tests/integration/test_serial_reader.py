@@ -8,53 +8,18 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from kiosk.devices.base import BadgeRead, ReaderHealth
+from kiosk.devices.base import ReaderHealth
 from kiosk.devices.serial_reader import MAX_LINE, SerialLineReader, describe_port_error, split_lines
+from reader_events import ReaderEvents as Kiosk
 
 pytestmark = pytest.mark.hardware_sim
 
 DEADLINE = 5.0
-
-
-class Kiosk:
-    """The kiosk's side of the reader, with events to wait on."""
-
-    def __init__(self) -> None:
-        self.taps: list[BadgeRead] = []
-        self.health: list[tuple[ReaderHealth, str]] = []
-        self._changed = threading.Condition()
-
-    def on_tap(self, read: BadgeRead) -> None:
-        with self._changed:
-            self.taps.append(read)
-            self._changed.notify_all()
-
-    def on_health(self, state: ReaderHealth, message: str) -> None:
-        with self._changed:
-            self.health.append((state, message))
-            self._changed.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + DEADLINE
-        with self._changed:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pytest.fail(f"timed out waiting for {what}; taps {self.uids()}, health {self.health}")
-                self._changed.wait(remaining)
-
-    def uids(self) -> list[str]:
-        return [t.uid for t in self.taps]
-
-    def state(self) -> ReaderHealth | None:
-        return self.health[-1][0] if self.health else None
 
 
 class Port:
@@ -94,7 +59,7 @@ def port(tmp_path: Path) -> Iterator[Port]:
 
 @pytest.fixture
 def kiosk() -> Kiosk:
-    return Kiosk()
+    return Kiosk(DEADLINE)
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from kiosk.devices.base import BadgeRead, ReaderHealth
-from kiosk.devices.nfc import NfcpyReader, backoff_delays, describe_open_error
+from kiosk.devices.base import BadgeRead, ReaderHealth, backoff_delays
+from kiosk.devices.nfc import NfcpyReader, describe_open_error
 
 DEADLINE = 5.0
 
