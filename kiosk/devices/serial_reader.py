@@ -28,8 +28,6 @@ DEFAULT_BAUD = 9600
 STX, ETX = b"\x02", b"\x03"
 MAX_LINE = 128  # bytes without a terminator before the text is dropped as noise
 
-PortFactory = Callable[..., Any]
-
 
 def describe_port_error(path: str, exc: BaseException) -> tuple[ReaderHealth, str]:
     """Turn an error opening the port into reader health and a message for the screen."""
@@ -57,20 +55,18 @@ class SerialLineReader(DeviceReader):
 
     def __init__(self, path: str, *, baud: int = DEFAULT_BAUD, reader_id: str = "kiosk", debounce: float = 2.0,
                  backoff_initial: float = 0.5, backoff_cap: float = 10.0, read_timeout: float = 0.2,
-                 stop_timeout: float = 2.0, port_factory: PortFactory | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 stop_timeout: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(path, reader_id=reader_id, debounce=debounce, backoff_initial=backoff_initial,
                          backoff_cap=backoff_cap, stop_timeout=stop_timeout, clock=clock)
         self.baud = baud
         self.read_timeout = read_timeout  # how often the thread looks whether it should stop
-        self._factory: PortFactory = port_factory or serial.Serial
 
     # -- the reader thread ------------------------------------------------------------
 
     def _session(self) -> float | None:
         """Open the port and read it until stop or failure; return when it opened, or None."""
         try:
-            port = self._factory(self.path, self.baud, timeout=self.read_timeout)
+            port = serial.Serial(self.path, self.baud, timeout=self.read_timeout)
         except (OSError, serial.SerialException) as exc:
             health, message = describe_port_error(self.path, exc)
             logger.debug("reader %s: open %s failed: %r", self.reader_id, self.path, exc)
@@ -110,7 +106,7 @@ class SerialLineReader(DeviceReader):
         try:
             uid = normalize_uid(line.decode("ascii"))
         except (UnicodeDecodeError, InvalidBadgeUid):
-            # Noise, a wrong baud rate, or a reader set to send decimal: say so without echoing a badge number.
+            # Noise or a wrong baud rate: said without echoing what may be part of a badge number.
             logger.warning("reader %s sent %d bytes that are not a badge UID in hexadecimal; skipped",
                            self.reader_id, len(line))
             return
