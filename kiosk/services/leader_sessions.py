@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.services.context import LeaderSession, ServiceContext
+from kiosk.services.errors import NotPermitted
 from kiosk.store.db import write_transaction
 from kiosk.store.models import LeaderSessionRow
 
@@ -52,6 +53,24 @@ def save(conn: Connection, kiosk_id: str, sess: LeaderSession) -> None:
     """Write back a session's idle deadline and PIN state, in the caller's write transaction."""
     conn.execute(update(_t).where(_t.c.kiosk_id == kiosk_id).values(
         expires_at=sess.expires_at, pin_verified=sess.pin_verified, pin_failures=sess.pin_failures))
+
+
+def touch(ctx: ServiceContext, kiosk_id: str, now: datetime, missing: str,
+          roles: tuple[str, ...] | None = None) -> LeaderSession:
+    """The session at this kiosk, its idle deadline moved on (using the kiosk is use), in one short write.
+
+    NotPermitted ``leader_required`` (``missing`` says what to do) when there is none; ``role_not_allowed``
+    when ``roles`` are given and the session's role is not among them, and then nothing is refreshed.
+    """
+    with write_transaction(ctx.engine) as conn:
+        sess = live(conn, kiosk_id, now, lock=True)
+        if sess is None:
+            raise NotPermitted("leader_required", missing)
+        if roles is not None and sess.role not in roles:
+            raise NotPermitted("role_not_allowed", f"A {sess.role} cannot do this; it needs: {', '.join(roles)}.")
+        sess.expires_at = now + ctx.leader_idle
+        save(conn, kiosk_id, sess)
+    return sess
 
 
 def remove(conn: Connection, kiosk_id: str) -> None:

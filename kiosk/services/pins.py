@@ -111,14 +111,7 @@ def clear_pin(ctx: ServiceContext, employee_no: str, actor: str = "cli") -> dict
 
 def _live_session(ctx: ServiceContext, kiosk_id: str) -> LeaderSession:
     """The session at this kiosk, its idle time refreshed (typing a PIN is use)."""
-    now = ctx.now()
-    with write_transaction(ctx.engine) as conn:
-        sess = leader_sessions.live(conn, kiosk_id, now, lock=True)
-        if sess is None:
-            raise NotPermitted("leader_required", "Tap your leader badge first, then enter your PIN.")
-        sess.expires_at = now + ctx.leader_idle
-        leader_sessions.save(conn, kiosk_id, sess)
-    return sess
+    return leader_sessions.touch(ctx, kiosk_id, ctx.now(), "Tap your leader badge first, then enter your PIN.")
 
 
 def _refused(ctx: ServiceContext, kiosk_id: str, employee_no: str, outcome: str, reason: str,

@@ -251,15 +251,9 @@ def require_leader(ctx: ServiceContext, kiosk_id: str, roles: tuple[str, ...] = 
     ``pin``: the action needs the session PIN-verified (everything but acknowledging an alert); a badge-only
     session is refused with ``pin_required``, or ``pin_not_set`` when the person has no PIN to enter.
     """
-    now = ctx.now()
-    with write_transaction(ctx.engine) as conn:
-        sess = leader_sessions.live(conn, kiosk_id, now, lock=True)
-        if sess is None:
-            raise NotPermitted("leader_required", "Only a shift leader can do this: tap your leader badge first.")
-        if sess.role not in roles:
-            raise NotPermitted("role_not_allowed", f"A {sess.role} cannot do this; it needs: {', '.join(roles)}.")
-        sess.expires_at = now + ctx.leader_idle  # reaching for the PIN pad is use too
-        leader_sessions.save(conn, kiosk_id, sess)
+    # Reaching for the PIN pad is use too: the session is refreshed before the PIN is asked for.
+    sess = leader_sessions.touch(ctx, kiosk_id, ctx.now(),
+                                 "Only a shift leader can do this: tap your leader badge first.", roles)
     if not pin or sess.pin_verified:
         return sess
     with ctx.engine.connect() as conn:
