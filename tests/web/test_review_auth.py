@@ -435,3 +435,16 @@ def test_a_paired_screen_reads_its_own_floors_alerts_and_those_of_no_one_floor(a
     every = app.test_client()
     login(every, add(ctx, "security"))  # security sees every floor
     assert "四层侧门" in every.get("/alerts").text
+
+
+@pytest.mark.parametrize("path", ["/", "/floor", "/alerts", "/login", "/review/"])
+def test_every_screen_names_an_icon_the_server_serves(app, ctx, path):
+    # A page without one makes the browser ask for /favicon.ico on every load: a 404 in the log each time.
+    add(ctx, "security")
+    client = app.test_client()
+    login(client, "sec")
+    found = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)"', client.get(path).text)
+    assert found, path
+    icon = client.get(found.group(1))
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert icon.data.startswith(b"<svg")
