@@ -186,6 +186,11 @@ class SimulatedCallPlatform:
 
     def step(self, now: datetime) -> None:
         """Advance every simulated operator to ``now`` and deliver what happened, as one batch."""
+        if self._planned_at is None and self.on_seat is not None:
+            # Seat sensors say what they see when they start, as a real gateway's reconcile does: every
+            # seat empty (no one sits yet), so the map shows free seats, not sensors that never spoke.
+            for seat in self.seats:
+                self.on_seat(seat, "vacant", now)
         if self._planned_at is None or (now - self._planned_at).total_seconds() >= self.replan_seconds \
                 or now < self._planned_at:
             self._replan(now)

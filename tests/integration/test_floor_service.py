@@ -356,10 +356,14 @@ def test_the_simulated_platform_signs_the_shift_in_at_its_seats_and_out_at_the_e
                                      on_seat=lambda seat, state, at: seats_seen.append((seat, state)))
     platform.on_state = lambda items: floor.accept_states(fl, items, source="sim")
     t = local(9, 0)
+    clock.set(t)
+    platform.step(t)
+    # Its seat sensors first report what they see on starting: every seat empty.
+    assert seats_seen == [(f"A-0{i}", "vacant") for i in range(1, 9)]
     while t < local(10, 0):
+        t += timedelta(seconds=30)
         clock.set(t)
         platform.step(t)
-        t += timedelta(seconds=30)
     snap = floor.floor_snapshot(fl)
     on = {s["seat"]: s["agent"]["employee_no"] for s in snap["seats"] if s["agent"]}
     assert on == {"A-02": "20002", "A-03": "20003", "A-04": "20004", "A-05": "20005"}  # 20006 has left
