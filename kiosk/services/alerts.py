@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from kiosk.devices.notifiers import NotificationFailed, from_config
 from kiosk.services import floors, rollcall
@@ -20,6 +20,7 @@ from kiosk.services.context import ServiceContext
 from kiosk.services.doors import alert_payload, iso
 from kiosk.services.errors import NotFound, ServiceError
 from kiosk.store.eventlog import log_event
+from kiosk.store.lean import Prepared
 from kiosk.store.models import Alert
 
 logger = logging.getLogger(__name__)
@@ -67,18 +68,28 @@ def acknowledge(ctx: ServiceContext, kiosk_id: str, alert_id: int, reason: str, 
     return payload
 
 
+# Unacknowledged alerts due one level up: raised before ``first`` (level 0), escalated before ``second`` (level 1).
+_DUE = select(_alerts).where(_alerts.c.acknowledged_at.is_(None), (
+    and_(_alerts.c.level == 0, _alerts.c.raised_at <= bindparam("first"))) | (
+    and_(_alerts.c.level == 1, _alerts.c.escalated_at <= bindparam("second"))))
+_DUE_LEAN = Prepared(_DUE)
+
+
 def escalate(ctx: ServiceContext, notifiers: list[Any] | None = None) -> list[dict[str, Any]]:
-    """Send every alert unacknowledged past its level's time one level up, and tell that level."""
+    """Send every alert unacknowledged past its level's time one level up, and tell that level.
+
+    Every second, so it first looks (one statement on the driver) and writes only when something is due.
+    """
     now = ctx.now()
-    first = timedelta(seconds=float(ctx.config["ESCALATE_SUPERVISOR_SECONDS"]))
-    second = timedelta(seconds=float(ctx.config["ESCALATE_SECURITY_SECONDS"]))
+    due_at = {"first": now - timedelta(seconds=float(ctx.config["ESCALATE_SUPERVISOR_SECONDS"])),
+              "second": now - timedelta(seconds=float(ctx.config["ESCALATE_SECURITY_SECONDS"]))}
+    with ctx.engine.connect() as conn:
+        if not _DUE_LEAN.first(conn, due_at):
+            return []
     notifiers = notifiers if notifiers is not None else from_config(ctx.config, ctx.publish)
     raised: list[dict[str, Any]] = []
     with ctx.engine.begin() as conn:
-        due = conn.execute(select(_alerts).where(_alerts.c.acknowledged_at.is_(None), (
-            and_(_alerts.c.level == 0, _alerts.c.raised_at <= now - first)) | (
-            and_(_alerts.c.level == 1, _alerts.c.escalated_at <= now - second)))).all()
-        for row in due:
+        for row in conn.execute(_DUE, due_at).all():
             level = row.level + 1
             conn.execute(update(_alerts).where(_alerts.c.id == row.id, _alerts.c.level == row.level)
                          .values(level=level, escalated_at=now))

@@ -217,15 +217,24 @@ def grant(conn: Connection, door_id: str, at: datetime, who: str, kind: str, now
     return _record(conn, door, events) + [("door_changed", door_payload(door, state, now))]
 
 
+_DOOR_STATES = Prepared(select(_doors.c.id, _doors.c.state))
+
+
 def tick(ctx: ServiceContext) -> list[Publication]:
-    """Let time pass for every door (held-open pre-warning and alarm, tailgating by duration)."""
+    """Let time pass for every door (held-open pre-warning and alarm, tailgating by duration).
+
+    Every second, so it first looks (no write lock) and goes on only when a door is open or holds a grant.
+    """
     now = ctx.now()
+    with ctx.engine.connect() as conn:
+        if not any(_timed(state_of(door)) for door in _DOOR_STATES.all(conn)):
+            return []
     pubs: list[Publication] = []
     # Read, let time pass, write back: no contact change may commit in between (it would be undone).
     with write_transaction(ctx.engine) as conn:
         for door in conn.execute(select(_doors).with_for_update()).all():
             state = state_of(door)
-            if state.opening is None and not state.grants:
+            if not _timed(state):
                 continue
             new_state, events = rules.tick(state, now, policy_of(door))
             if new_state != state:
@@ -235,6 +244,11 @@ def tick(ctx: ServiceContext) -> list[Publication]:
                 pubs.append(("door_changed", door_payload(door, new_state, now)))
     publish_all(ctx, pubs)
     return pubs
+
+
+def _timed(state: rules.DoorState) -> bool:
+    """Whether time passing can change this door: it is open, or holds a grant."""
+    return state.opening is not None or bool(state.grants)
 
 
 def publish_all(ctx: ServiceContext, pubs: list[Publication]) -> None:

@@ -20,12 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.services.context import LeaderSession, ServiceContext
 from kiosk.services.errors import NotPermitted
 from kiosk.store.db import write_transaction
+from kiosk.store.lean import Prepared
 from kiosk.store.models import LeaderSessionRow
 
 _t = LeaderSessionRow.__table__
 _ONE = select(_t).where(_t.c.kiosk_id == bindparam("kiosk_id"))
 _ONE_FOR_UPDATE = _ONE.with_for_update()
 _IDLE_PAST = select(_t.c.kiosk_id).where(_t.c.expires_at <= bindparam("now"))
+_IDLE_PAST_LEAN = Prepared(_IDLE_PAST)  # looked at every second
 
 
 def _session(row: Any) -> LeaderSession:
@@ -114,7 +116,7 @@ def expire(ctx: ServiceContext) -> list[str]:
     """End every session idle past its end; return their kiosks (a read, and a write only when one ended)."""
     now = ctx.now()
     with ctx.engine.connect() as conn:
-        if not conn.execute(_IDLE_PAST, {"now": now}).first():
+        if not _IDLE_PAST_LEAN.first(conn, {"now": now}):
             return []
     with write_transaction(ctx.engine) as conn:
         ended = list(conn.execute(_IDLE_PAST.with_for_update(), {"now": now}).scalars())

@@ -518,25 +518,29 @@ def close_leader(ctx: ServiceContext, kiosk_id: str) -> dict[str, Any]:
     return close_rollcall(ctx, leader.employee_no, floor_id=floor_id)
 
 
+# The floors with a roster for one occurrence whose roll call is not closed (or has no row yet): every second.
+_UNCLOSED_FLOORS = Prepared(
+    select(_roster.c.floor_id).distinct()
+    .outerjoin(_rollcalls, and_(_rollcalls.c.day == _roster.c.day, _rollcalls.c.shift_code == _roster.c.shift_code,
+                                _rollcalls.c.floor_id == _roster.c.floor_id))
+    .where(_roster.c.day == bindparam("day"), _roster.c.shift_code == bindparam("shift"),
+           _rollcalls.c.closed_at.is_(None)))
+
+
 def tick(ctx: ServiceContext) -> list[dict[str, Any]]:
     """Close automatically, floor by floor, every roll call whose window ended in the last day and which has a
     roster on that floor."""
     now = ctx.now()
     policy = ctx.rollcall_policy
     closed = []
+    due = []
     with ctx.engine.connect() as conn:
-        shifts = load_shifts(conn)
-        due = []
-        for occ in occurrences_around(shifts, now, ctx.tz):
+        for occ in occurrences_around(ctx.catalog.read(conn).shifts, now, ctx.tz):
             _opens, closes = rules.window(occ, policy)
             if closes <= now and now - closes < timedelta(days=1):
-                rostered = conn.execute(select(_roster.c.floor_id).where(
-                    _roster.c.day == occ.day, _roster.c.shift_code == occ.shift.code).distinct()).scalars().all()
-                for floor_id in sorted(rostered):
-                    rc = _rollcall_row(conn, occ, create=False, floor_id=floor_id)
-                    if rc is None or rc.closed_at is None:
-                        due.append((occ.key, floor_id))
-    for key, floor_id in due:
+                due += [(occ.key, row.floor_id) for row in
+                        _UNCLOSED_FLOORS.all(conn, {"day": occ.day, "shift": occ.shift.code})]
+    for key, floor_id in sorted(due):
         closed.append(close_rollcall(ctx, "auto", key, floor_id=floor_id))
     return closed
 

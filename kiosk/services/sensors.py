@@ -368,15 +368,25 @@ def _publish_readers(ctx: ServiceContext, changed: list[dict[str, Any]]) -> None
         ctx.publish("reader_health_changed", payload)
 
 
+_FALLING_SILENT = select(_gw).where(_gw.c.silent.is_(False), _gw.c.last_seen_at < bindparam("cutoff"))
+_FALLING_SILENT_LEAN = Prepared(_FALLING_SILENT)
+
+
 def check_silent(ctx: ServiceContext) -> list[str]:
-    """A gateway not heard from within GATEWAY_SILENT_SECONDS makes all its points unknown (never closed)."""
+    """A gateway not heard from within GATEWAY_SILENT_SECONDS makes all its points unknown (never closed).
+
+    Every second, so it first looks (one statement, no write lock) and writes only when a gateway fell silent.
+    """
     now = ctx.now()
-    cutoff = now - timedelta(seconds=float(ctx.config["GATEWAY_SILENT_SECONDS"]))
+    cutoff = {"cutoff": now - timedelta(seconds=float(ctx.config["GATEWAY_SILENT_SECONDS"]))}
+    with ctx.engine.connect() as conn:
+        if not _FALLING_SILENT_LEAN.first(conn, cutoff):
+            return []
     went_silent = []
     changes = []
     readers: list[dict[str, Any]] = []
     with write_transaction(ctx.engine) as conn:
-        for gw in conn.execute(select(_gw).where(_gw.c.silent.is_(False), _gw.c.last_seen_at < cutoff)).all():
+        for gw in conn.execute(_FALLING_SILENT, cutoff).all():  # again, under the lock: a batch may have come
             conn.execute(update(_gw).where(_gw.c.id == gw.id).values(silent=True))
             went_silent.append(gw.id)
             readers += _told(readers_of(gw.health, silent=True, last_seen_at=gw.last_seen_at))

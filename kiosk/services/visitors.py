@@ -596,28 +596,39 @@ def _publish_inside(ctx: ServiceContext) -> None:
     ctx.publish("visitors_changed", {"visitors": inside_now(ctx)})
 
 
+_LAPSED = select(_armed_t.c.kiosk_id, _armed_t.c.approval_id).where(_armed_t.c.expires_at <= bindparam("now"))
+_LAPSED_LEAN = Prepared(_LAPSED)
+# Visitors inside whose visit has ended (or was cancelled) and who are not yet flagged.
+_OVERSTAYED_LEAN = Prepared(
+    select(_cards.c.id, _cards.c.entered_at, _approvals.c.name, _approvals.c.organisation,
+           _approvals.c.valid_until, _approvals.c.cancelled_at, _approvals.c.host_employee_no)
+    .join(_approvals, _approvals.c.id == _cards.c.approval_id)
+    .where(_cards.c.released_at.is_(None), _cards.c.inside.is_(True), _cards.c.overstayed_at.is_(None),
+           or_(_approvals.c.valid_until <= bindparam("now"),
+               and_(_approvals.c.cancelled_at.is_not(None), _approvals.c.cancelled_at <= bindparam("now")))))
+
+
 def tick(ctx: ServiceContext) -> list[dict[str, Any]]:
-    """Disarm bindings past their 30 s; flag, once per visit, a visitor still inside after their window (§2.2)."""
+    """Disarm bindings past their 30 s; flag, once per visit, a visitor still inside after their window (§2.2).
+
+    Every second, so it first looks (two statements on the driver) and writes only when something is due.
+    """
     now = ctx.now()
-    lapsed = select(_armed_t.c.kiosk_id, _armed_t.c.approval_id).where(_armed_t.c.expires_at <= now)
     with ctx.engine.connect() as conn:
-        expired = conn.execute(lapsed).all()
+        expired = _LAPSED_LEAN.all(conn, {"now": now})
+        due = _OVERSTAYED_LEAN.all(conn, {"now": now})
     if expired:
         with write_transaction(ctx.engine) as conn:
-            expired = conn.execute(lapsed.with_for_update()).all()  # again: a tap may have used one meanwhile
+            # Again: a tap may have used one meanwhile.
+            expired = conn.execute(_LAPSED.with_for_update(), {"now": now}).all()
             conn.execute(delete(_armed_t).where(_armed_t.c.kiosk_id.in_([a.kiosk_id for a in expired]),
                                                 _armed_t.c.expires_at <= now))
     for a in expired:
         ctx.publish("visitor_binding_expired", {"kiosk": a.kiosk_id, "approval_id": a.approval_id})
+    if not due:
+        return []
     pubs: list[Publication] = []
     with ctx.engine.begin() as conn:
-        due = conn.execute(
-            select(_cards.c.id, _cards.c.entered_at, _approvals.c.name, _approvals.c.organisation,
-                   _approvals.c.valid_until, _approvals.c.cancelled_at, _approvals.c.host_employee_no)
-            .join(_approvals, _approvals.c.id == _cards.c.approval_id)
-            .where(_cards.c.released_at.is_(None), _cards.c.inside.is_(True), _cards.c.overstayed_at.is_(None),
-                   or_(_approvals.c.valid_until <= now,
-                       and_(_approvals.c.cancelled_at.is_not(None), _approvals.c.cancelled_at <= now)))).all()
         for r in due:
             if not conn.execute(update(_cards).where(_cards.c.id == r.id, _cards.c.overstayed_at.is_(None))
                                 .values(overstayed_at=now)).rowcount:
