@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from kiosk.services import doors, sensors
+from kiosk.store.db import writer_lock
 from kiosk.store.models import Alert, Door, Event
 
 SECRET = b"door-test-secret"
@@ -189,3 +191,28 @@ def test_a_timer_round_running_beside_a_contact_change_never_undoes_it(gw, floor
     with floor.engine.connect() as conn:
         state = doors.state_of(conn.execute(select(Door.__table__)).one())
     assert state.contact.value == "open" and state.opening.started_at == clock.now
+
+
+def test_a_timer_round_with_nothing_due_never_waits_for_the_write_lock(gw, floor):
+    # A tap holds the process's write lock; the door and gateway checks have nothing to do (the door is closed,
+    # the gateway was just heard), so they must not queue behind it.
+    held, release = threading.Event(), threading.Event()
+
+    def tap() -> None:
+        with writer_lock(floor.engine):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=tap)
+    holder.start()
+    held.wait(5)
+    results: list = []
+    round_ = threading.Thread(target=lambda: results.append((doors.tick(floor), sensors.check_silent(floor))))
+    round_.start()
+    round_.join(5)
+    finished = not round_.is_alive()
+    release.set()
+    holder.join()
+    round_.join()
+    assert finished, "the timer round waited for the write lock with nothing to write"
+    assert results == [([], [])]
