@@ -5,7 +5,9 @@
 set -euo pipefail
 need=()
 [ -x /usr/lib/chromium/chromium ] || need+=(chromium)
-fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
+# grep reads all of fc-list's output: with -q it would stop at the first match, fc-list would die of
+# SIGPIPE, and pipefail would report the fonts missing when they are there.
+fc-list 2>/dev/null | grep -i "noto sans cjk" >/dev/null || need+=(fonts-noto-cjk)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
