@@ -269,15 +269,22 @@ def import_cmd(obj: dict[str, Any], kind: str, file: Path, dry_run: bool) -> Non
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def export_cmd(obj: dict[str, Any], kind: str, file: Path) -> None:
-    """Export staff, badges, shifts, roster, seats, sensor points or doors to CSV or XLSX, importable again."""
+    """Export staff, badges, shifts, roster, seats, sensor points or doors to CSV or XLSX, importable again.
+
+    FILE ``-`` writes CSV to standard output (the count goes to standard error).
+    """
     from kiosk.services import imports
 
-
+    to_stdout = str(file) == "-"
     try:
-        n = imports.export_file(_context(obj["instance"]), kind, file)
+        if to_stdout:
+            with click.open_file("-", "w", encoding="utf-8") as out:
+                n = imports.export_csv(_context(obj["instance"]), kind, out)
+        else:
+            n = imports.export_file(_context(obj["instance"]), kind, file)
     except (ServiceError, ValueError) as exc:
         raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
-    click.echo(f"exported {n} {kind} rows to {file}")
+    click.echo(f"exported {n} {kind} rows to {'standard output' if to_stdout else file}", err=to_stdout)
 
 
 @main.group()

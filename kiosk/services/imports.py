@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
@@ -582,12 +582,16 @@ def _write_table(path: Path, title: str, header: Sequence[str], rows: list[tuple
             wb.save(partial)
         else:
             with partial.open("w", encoding="utf-8-sig", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(header)
-                writer.writerows([rules.cell_text(v) for v in row] for row in rows)
+                _write_csv(fh, header, rows)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _write_csv(out: TextIO, header: Sequence[str], rows: list[tuple[object, ...]]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([rules.cell_text(v) for v in row] for row in rows)
 
 
 def _xlsx_value(ws: Any, value: object) -> object:
@@ -601,11 +605,23 @@ def _xlsx_value(ws: Any, value: object) -> object:
 
 def export_file(ctx: ServiceContext, kind: str, path: str | os.PathLike[str]) -> int:
     """Write every stored record of ``kind`` to a CSV or XLSX file in the import columns; return the row count."""
-    if kind not in rules.SPECS:
-        raise ValueError(f"unknown export kind {kind!r}; use one of {', '.join(KINDS)}")
+    rows = _export_rows(ctx, kind)
     path = Path(path)
-    with ctx.engine.connect() as conn:
-        rows = _EXPORT[kind](conn)
     _write_table(path, kind, rules.SPECS[kind].known, rows)
     logger.info("exported %d %s rows to %s", len(rows), kind, path)
     return len(rows)
+
+
+def export_csv(ctx: ServiceContext, kind: str, out: TextIO) -> int:
+    """The same rows as CSV text on ``out`` (plain UTF-8, no BOM: for a pipe); return the row count."""
+    rows = _export_rows(ctx, kind)
+    _write_csv(out, rules.SPECS[kind].known, rows)
+    logger.info("exported %d %s rows to standard output", len(rows), kind)
+    return len(rows)
+
+
+def _export_rows(ctx: ServiceContext, kind: str) -> list[tuple[object, ...]]:
+    if kind not in rules.SPECS:
+        raise ValueError(f"unknown export kind {kind!r}; use one of {', '.join(KINDS)}")
+    with ctx.engine.connect() as conn:
+        return _EXPORT[kind](conn)

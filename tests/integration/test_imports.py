@@ -309,6 +309,25 @@ def test_the_cli_imports_and_reports_errors_on_stderr(ctx, tmp_path):
     assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 0 shifts rows to {out}"
 
 
+def test_export_to_dash_writes_csv_to_standard_output_and_the_count_to_standard_error(ctx, tmp_path):
+    from kiosk.cli import main
+
+    instance = ctx.config["INSTANCE_PATH"]
+    runner = CliRunner()
+    assert runner.invoke(main, ["--instance", instance, "import", "staff", str(DATA / "staff.csv")]).exit_code == 0
+    exported = runner.invoke(main, ["--instance", instance, "export", "staff", "-"])
+    assert exported.exit_code == 0, exported.output
+    assert exported.stderr.strip() == "exported 5 staff rows to standard output"
+    assert not exported.stdout.startswith("\ufeff")  # no BOM in a pipe
+    lines = exported.stdout.splitlines()
+    assert lines[0].startswith("employee_no,name,role") and len(lines) == 6
+    assert not (tmp_path / "-").exists() and not Path("-").exists()
+    # What went out is an import file as it stands: taking it back changes nothing.
+    again = tmp_path / "again.csv"
+    again.write_text(exported.stdout, encoding="utf-8")
+    assert imports.import_file(ctx, "staff", again).summary() == "staff: 5 rows, 0 new, 0 changed, 5 unchanged"
+
+
 @pytest.mark.parametrize("where", [["import", "staff", "{csv}", "--instance", "{dir}", "--dry-run"],
                                    ["import", "staff", "{csv}", "--dry-run", "--instance={dir}"],
                                    ["import", "--instance", "{dir}", "staff", "{csv}", "--dry-run"]])
