@@ -193,6 +193,7 @@ def test_a_timer_round_running_beside_a_contact_change_never_undoes_it(gw, floor
     assert state.contact.value == "open" and state.opening.started_at == clock.now
 
 
+@pytest.mark.sqlite_only  # the process's write lock is SQLite's queue; PostgreSQL writers lock rows instead
 def test_a_timer_round_with_nothing_due_never_waits_for_the_write_lock(gw, floor):
     # A tap holds the process's write lock; the door and gateway checks have nothing to do (the door is closed,
     # the gateway was just heard), so they must not queue behind it.
