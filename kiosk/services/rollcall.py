@@ -49,12 +49,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
-def _rollcall_row(conn: Connection, occ: ShiftOccurrence, create: bool, floor_id: int) -> Any:
+def _rollcall_row(conn: Connection, occ: ShiftOccurrence, floor_id: int) -> Any:
     """The roll call row of an occurrence on a floor (each floor calls its own roll), created on first need."""
     where = and_(_rollcalls.c.day == occ.day, _rollcalls.c.shift_code == occ.shift.code,
                  _rollcalls.c.floor_id == floor_id)
     row = conn.execute(select(_rollcalls).where(where)).first()
-    if row is None and create:
+    if row is None:
         conn.execute(insert(_rollcalls).values(day=occ.day, shift_code=occ.shift.code, floor_id=floor_id))
         row = conn.execute(select(_rollcalls).where(where)).first()
     return row
@@ -161,7 +161,7 @@ def record_tap(ctx: ServiceContext, raw_uid: str, reader_id: str = "kiosk",
                                              decision.seat, decision.duty, detail={"closed": "1"})
             if decision.outcome.accepted:
                 if rc_id is None:
-                    rc_id = _rollcall_row(conn, occ, create=True, floor_id=roster_floor).id
+                    rc_id = _rollcall_row(conn, occ, floor_id=roster_floor).id
                 _INSERT_MARK_LEAN.run(conn, {"rollcall_id": rc_id, "staff_id": staff_id,
                                              "status": decision.outcome.value, "at": now,
                                              "leader_late": decision.leader_late, "manual": False})
@@ -385,7 +385,7 @@ def _open_occurrence(ctx: ServiceContext, conn: Connection) -> ShiftOccurrence:
 
 
 def _open_rollcall(conn: Connection, occ: ShiftOccurrence, floor_id: int) -> Any:
-    rc = _rollcall_row(conn, occ, create=True, floor_id=floor_id)
+    rc = _rollcall_row(conn, occ, floor_id=floor_id)
     if rc.closed_at is not None:
         raise ServiceError("rollcall_closed", "This roll call is already closed.")
     return rc
@@ -473,7 +473,7 @@ def close_rollcall(ctx: ServiceContext, by: str, occ_key: tuple[date, str] | Non
         else:
             shifts = {s.code: s for s in load_shifts(conn)}
             occ = occurrence(shifts[occ_key[1]], occ_key[0], ctx.tz)
-            rc = _rollcall_row(conn, occ, create=True, floor_id=floor_id)
+            rc = _rollcall_row(conn, occ, floor_id=floor_id)
             if rc.closed_at is not None:
                 return {"already": True}
         roster = conn.execute(select(_staff.c.id, _staff.c.employee_no, _staff.c.name, _roster.c.seat_id,
