@@ -8,12 +8,11 @@ from typing import Any, Callable
 from dataclasses import dataclass
 
 from flask import current_app, request
-from flask_socketio import (ConnectionRefusedError, disconnect, emit,  # socketio's: its message reaches the screen
-                            join_room)
+from flask_socketio import ConnectionRefusedError, disconnect, join_room  # socketio's: its message reaches the screen
 
 from kiosk.services import alerts, doors, floor, floors, pins, rollcall, sensors, visitors
 from kiosk.services.errors import ServiceError
-from kiosk.web import ALL_FLOORS_ROOM, KIOSK_NS, floor_room, services, socketio
+from kiosk.web import ALL_FLOORS_ROOM, KIOSK_NS, floor_room, push, services, socketio
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +97,11 @@ def on_connect(auth: dict[str, Any] | None = None) -> None:
         logger.warning("socket connection from %s refused: %s", request.remote_addr, v)
         raise ConnectionRefusedError(v)
     # A floor's publications reach that floor's room and the room of every floor (kiosk.web._publisher).
-    for room in ([ALL_FLOORS_ROOM] if v.scope is None else [floor_room(f) for f in v.scope]):
-        join_room(room)
-    emit("snapshot", snapshot(v))
+    # What is published to the rooms from here on reaches this screen after its snapshot, never before it.
+    with push.ahead_of_pushes(socketio.server, request.sid, KIOSK_NS) as send:
+        for room in ([ALL_FLOORS_ROOM] if v.scope is None else [floor_room(f) for f in v.scope]):
+            join_room(room)
+        send("snapshot", snapshot(v))
 
 
 def snapshot(v: Viewer) -> dict[str, Any]:
@@ -135,15 +136,17 @@ def _answer(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 @socketio.on("request_snapshot", namespace=KIOSK_NS)
-def on_request_snapshot(_data: Any = None) -> dict[str, Any] | None:
-    """A screen asks for the board again (e.g. when a shift's window opens). A connection whose screen was
-    revoked or whose desk session ended since it connected gets nothing and is hung up on: it reconnects and
-    is refused in words."""
+def on_request_snapshot(_data: Any = None) -> None:
+    """A screen asks for the board again (e.g. when a shift's window opens): it comes as a ``snapshot`` event,
+    ahead of what is published meanwhile (an answer to the request would come after that). A connection whose
+    screen was revoked or whose desk session ended since it connected gets nothing and is hung up on: it
+    reconnects and is refused in words."""
     v = viewer()
     if not isinstance(v, Viewer):
         disconnect()
-        return None
-    return snapshot(v)
+        return
+    with push.ahead_of_pushes(socketio.server, request.sid, KIOSK_NS) as send:
+        send("snapshot", snapshot(v))
 
 
 @socketio.on("submit_wedge", namespace=KIOSK_NS)

@@ -35,7 +35,8 @@ import socket
 import struct
 import termios
 import threading
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import engineio.exceptions
 import engineio.packet
@@ -121,12 +122,17 @@ class DirectSendSocket(engineio.socket.Socket):
         self._direct: _WriterSide | None = None
         self._raw_sock: Any = None
         self.direct_writes = 0
+        self._holds = 0  # open :func:`ahead_of_pushes` blocks: while any is, what is sent waits in _held
+        self._held: list[Any] = []
 
     def send(self, pkt: Any) -> None:
         """Send a packet: directly when nothing is queued before it and the socket has room for it."""
         if not self.check_ping_timeout():
             return
         with self._state:
+            if self._holds:
+                self._held.append(pkt)
+                return
             side = self._direct
             if (side is None or self._queued or self._in_hand or not self._open()
                     or not self._io.acquire(blocking=False)):
@@ -148,6 +154,26 @@ class DirectSendSocket(engineio.socket.Socket):
                 self._enqueue(pkt)
         finally:
             self._io.release()
+
+    def hold(self) -> None:
+        """Keep what is sent from now on back until :meth:`release`."""
+        with self._state:
+            self._holds += 1
+
+    def release(self, first: list[Any]) -> None:
+        """Send ``first``, then what was held back, in that order and ahead of anything sent after.
+
+        Both go to the writer thread, so a packet sent after this call queues behind them. When another
+        hold is still open, ``first`` joins what it holds back.
+        """
+        with self._state:
+            self._holds -= 1
+            if self._holds:
+                self._held.extend(first)
+                return
+            out, self._held = [*first, *self._held], []
+            for pkt in out:
+                self._enqueue(pkt)
 
     def _enqueue(self, pkt: Any) -> None:
         """Hand the packet to the writer thread (call with ``_state`` held)."""
@@ -270,6 +296,38 @@ def publish(server: socketio.Server, event: str, payload: Any, namespace: str, r
         # The call python-socketio's client manager makes for each screen (Flask-SocketIO's test client
         # hooks it to hear the pushes).
         server._send_eio_packet(eio_sid, engineio.packet.Packet(engineio.packet.MESSAGE, text))
+
+
+@contextmanager
+def ahead_of_pushes(server: socketio.Server, sid: str, namespace: str) -> Iterator[Callable[[str, Any], None]]:
+    """Send one connection what it must have before any push, as ``send(event, payload)`` inside the block.
+
+    A screen's snapshot is read while other threads commit and publish. Sent as an ordinary emit, a push
+    published after the snapshot's reads but before the snapshot went out reached the screen first, and the
+    snapshot then put back the older state: an alert escalated while a screen reloaded stayed at its old
+    level there, a tap made while a screen asked for a fresh board showed as still pending. Inside the
+    block, pushes to this connection are held back; at its end what ``send`` sent goes out first, then them.
+    A screen applies each push as "this is now so", so one the snapshot already shows changes nothing.
+
+    The snapshot is sent from this process even with Redis: the connection is this process's.
+    """
+    eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
+    sock = server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+    if not isinstance(sock, DirectSendSocket):  # no Engine.IO socket here (Flask-SocketIO's test client)
+        yield lambda event, payload: server.emit(event, payload, to=sid, namespace=namespace, ignore_queue=True)
+        return
+    first: list[Any] = []
+
+    def send(event: str, payload: Any) -> None:
+        encoded = server.packet_class(socketio.packet.EVENT, data=[event, payload], namespace=namespace).encode()
+        for part in encoded if isinstance(encoded, list) else [encoded]:
+            first.append(engineio.packet.Packet(engineio.packet.MESSAGE, data=part))
+
+    sock.hold()
+    try:
+        yield send
+    finally:
+        sock.release(first)
 
 
 def install() -> None:

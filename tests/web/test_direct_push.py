@@ -251,3 +251,115 @@ def test_publish_to_a_namespace_nobody_joined_sends_nothing_and_bytes_go_upstrea
     assert ws.recv().startswith(f"451-{NS},")  # a binary event, then its attachment
     assert ws.recv() == b"\xff\xd8"
     ws.close()
+
+
+def sid_of(rig: Rig, n: int = 0) -> str:
+    """The Socket.IO sid of the ``n``-th connection to the namespace."""
+    return [sid for sid, _ in rig.sio.manager.get_participants(NS, None)][n]
+
+
+def test_what_is_sent_ahead_of_pushes_arrives_before_every_push_published_meanwhile(rig: Rig) -> None:
+    screen, other = rig.client(), rig.client()
+    with push.ahead_of_pushes(rig.sio, sid_of(rig), NS) as send:
+        # Published after the snapshot was read, before it was sent: it must not arrive before it.
+        push.publish(rig.sio, "alert_escalated", {"id": 7, "level": 2}, NS, None)
+        from_elsewhere = threading.Thread(target=rig.sio.emit, args=("tap_recorded", {"n": 1}), kwargs={"namespace": NS})
+        from_elsewhere.start()
+        from_elsewhere.join(5)
+        send("snapshot", {"alerts": [{"id": 7, "level": 1}]})
+    push.publish(rig.sio, "after", {"n": 2}, NS, None)
+    assert events(screen, 4) == [("snapshot", {"alerts": [{"id": 7, "level": 1}]}),
+                                 ("alert_escalated", {"id": 7, "level": 2}), ("tap_recorded", {"n": 1}),
+                                 ("after", {"n": 2})]
+    # Another screen was never held back.
+    assert events(other, 3) == [("alert_escalated", {"id": 7, "level": 2}), ("tap_recorded", {"n": 1}),
+                                ("after", {"n": 2})]
+    screen.close()
+    other.close()
+
+
+def test_pushes_held_back_go_out_even_when_the_block_fails_and_nested_blocks_keep_the_order(rig: Rig) -> None:
+    screen = rig.client()
+    with pytest.raises(RuntimeError):
+        with push.ahead_of_pushes(rig.sio, sid_of(rig), NS):
+            push.publish(rig.sio, "held", {"n": 1}, NS, None)
+            raise RuntimeError("the snapshot could not be read")
+    with push.ahead_of_pushes(rig.sio, sid_of(rig), NS) as outer:
+        push.publish(rig.sio, "held", {"n": 2}, NS, None)
+        with push.ahead_of_pushes(rig.sio, sid_of(rig), NS) as inner:
+            push.publish(rig.sio, "held", {"n": 3}, NS, None)
+            inner("snapshot", {"n": "inner"})
+        push.publish(rig.sio, "held", {"n": 4}, NS, None)
+        outer("snapshot", {"n": "outer"})
+    assert events(screen, 6) == [("held", {"n": 1}), ("snapshot", {"n": "outer"}), ("held", {"n": 2}),
+                                 ("held", {"n": 3}), ("snapshot", {"n": "inner"}), ("held", {"n": 4})]
+    screen.close()
+
+
+def test_ahead_of_pushes_on_a_connection_without_an_engineio_socket_here_emits_at_once() -> None:
+    sent: list[tuple[Any, ...]] = []
+
+    class Server:  # what the function asks of a server whose connection lives elsewhere (a test client's)
+        manager = type("M", (), {"eio_sid_from_sid": staticmethod(lambda sid, ns: "e1")})()
+        eio = type("E", (), {"sockets": {}})()
+
+        def emit(self, *args: Any, **kwargs: Any) -> None:
+            sent.append((*args, kwargs))
+
+    with push.ahead_of_pushes(Server(), "s1", NS) as send:  # type: ignore[arg-type]
+        send("snapshot", {"n": 1})
+        assert sent == [("snapshot", {"n": 1}, {"to": "s1", "namespace": NS, "ignore_queue": True})]
+
+
+@pytest.fixture
+def kiosk_app(ctx, clock, instance, monkeypatch) -> Iterator[tuple[Any, int]]:
+    """The kiosk app on a real server, its snapshot followed at once by a change published by another thread,
+    as when an alert goes a level up just as a screen reads the board."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from floorfixtures import build_floor
+    from kiosk.web import create_app, events as kiosk_events
+
+    build_floor(ctx)
+    clock.set(datetime(2026, 11, 30, 9, 10, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc))
+    app = create_app({"NFC_DEVICE": "none"}, instance=str(instance), ctx=ctx)
+    read = kiosk_events.snapshot
+
+    def read_then_changed(v: Any) -> dict[str, Any]:
+        snap = read(v)
+        change = threading.Thread(target=ctx.publish, args=("alert_escalated", {"id": 1, "level": 2}))
+        change.start()
+        change.join(5)
+        return snap
+
+    monkeypatch.setattr(kiosk_events, "snapshot", read_then_changed)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, server.server_port
+    server.shutdown()
+    thread.join(5)
+
+
+def test_a_screens_snapshot_arrives_before_a_change_published_after_it_was_read(kiosk_app) -> None:
+    from kiosk.services import screens
+    from kiosk.web import services
+
+    app, port = kiosk_app
+    token = screens.pair_now(services(app), "wall")
+    ws = websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&kiosk=wall",
+                                     cookie=f"{screens.COOKIE}={token}", timeout=30)
+    assert ws.recv().startswith("0")
+    ws.send(f"40{NS},")
+    # On connect: the board, then the change (before: the change, then the older board over it).
+    assert [name for name, _ in events(ws, 2)] == ["snapshot", "alert_escalated"]
+    # Asked for again: the same order, and the answer to the request carries no board of its own.
+    ws.send(f'42{NS},1["request_snapshot",null]')
+    assert [name for name, _ in events(ws, 2)] == ["snapshot", "alert_escalated"]
+    ack = ws.recv()
+    while ack == "2":
+        ws.send("3")
+        ack = ws.recv()
+    assert ack == f"43{NS},1[]"
+    ws.close()

@@ -144,8 +144,10 @@ def test_a_tap_at_4fs_kiosk_reaches_4f_and_not_1f(app, ctx):
 
 def test_a_snapshot_asked_for_again_is_of_the_screens_floor_and_none_once_it_is_revoked(app, ctx):
     upper = screen(app, "wall-4", "4F")
-    again = upper.emit("request_snapshot", None, namespace="/kiosk", callback=True)
-    assert [d["door_id"] for d in again["doors"]] == ["north"]
+    snapshot(upper)
+    upper.emit("request_snapshot", None, namespace="/kiosk")
+    assert [d["door_id"] for d in snapshot(upper)["doors"]] == ["north"]
     screens.revoke(ctx, "wall-4")
-    assert not upper.emit("request_snapshot", None, namespace="/kiosk", callback=True)  # no board
-    assert not upper.is_connected("/kiosk")  # and hung up on
+    upper.emit("request_snapshot", None, namespace="/kiosk")
+    assert not upper.is_connected("/kiosk")  # hung up on
+    assert [m["name"] for m in upper.queue if m["name"] == "snapshot"] == []  # with no board

@@ -103,7 +103,9 @@ def test_a_leader_enters_the_pin_over_the_socket_and_the_answer_carries_the_sess
     assert right["ok"] is True and right["pin_verified"] is True and right["leader"]["pin_verified"] is True
     (pushed,) = received(client, "leader_pin_verified")
     assert pushed["kiosk"] == "kiosk" and pushed["pin_verified"] is True and "pin" not in pushed
-    client.emit("request_snapshot", None, namespace="/kiosk", callback=True)
+    client.emit("request_snapshot", None, namespace="/kiosk")
+    (asked,) = received(client, "snapshot")
+    assert asked["leader"]["pin_verified"] is True
     client.disconnect(namespace="/kiosk")
     client.connect(namespace="/kiosk", headers=client.screen_headers)
     (snap,) = received(client, "snapshot")

@@ -221,9 +221,8 @@ function start() {
   });
   socket.on("snapshot", onSnapshot);
   // After a Redis outage between server processes: fetch the whole floor again (pushes were missed).
-  socket.on("fanout_resumed", () => {
-    socket.timeout(5000).emit("request_snapshot", null, (err, snap) => { if (!err && snap) onSnapshot(snap); });
-  });
+  // The floor comes back as a `snapshot` event, ahead of anything pushed while the server read it.
+  socket.on("fanout_resumed", () => socket.emit("request_snapshot"));
   socket.on("floor_changed", onFloorChanged);
   // §6.5, §6.6: the doors on the map take their live colour; the editor may move doors and kiosk screens.
   socket.on("door_changed", (p) => {

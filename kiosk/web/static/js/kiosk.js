@@ -173,9 +173,8 @@ function start() {
   socket.on("snapshot", applySnapshot);
   // The server's link to the other server processes (Redis) is back after an outage: what they pushed
   // meanwhile never reached this screen, so fetch the whole board again.
-  socket.on("fanout_resumed", () => {
-    socket.timeout(5000).emit("request_snapshot", null, (err, snap) => { if (!err && snap) applySnapshot(snap); });
-  });
+  // The board comes back as a `snapshot` event, ahead of anything pushed while the server read it.
+  socket.on("fanout_resumed", () => socket.emit("request_snapshot"));
   socket.on("tap_recorded", (p) => {
     // This screen's reader only: another kiosk's taps change rows but not this card.
     if (!p.reader_id || p.reader_id === config.kioskId) tapcard.showTap(p);
@@ -229,9 +228,7 @@ function start() {
     doors.tick();
     if (board.windowStale() && socket.connected && Date.now() - lastAsked > 3000) {
       lastAsked = Date.now();
-      socket.timeout(5000).emit("request_snapshot", null, (err, snap) => {
-        if (!err && snap) applySnapshot(snap);
-      });
+      socket.emit("request_snapshot"); // answered with a `snapshot` event
     }
     leader.tick();
     alerts.tick();
