@@ -19,6 +19,7 @@ from kiosk.services import floors, rollcall
 from kiosk.services.context import ServiceContext
 from kiosk.services.doors import alert_payload, iso
 from kiosk.services.errors import NotFound, ServiceError
+from kiosk.store.db import write_transaction
 from kiosk.store.eventlog import log_event
 from kiosk.store.lean import Prepared
 from kiosk.store.models import Alert
@@ -88,11 +89,16 @@ def escalate(ctx: ServiceContext, notifiers: list[Any] | None = None) -> list[di
             return []
     notifiers = notifiers if notifiers is not None else from_config(ctx.config, ctx.publish)
     raised: list[dict[str, Any]] = []
-    with ctx.engine.begin() as conn:
-        for row in conn.execute(_DUE, due_at).all():
+    # Read and written back with no other writer in between: two rounds at once (two processes while the
+    # timer lease changes hands) escalate and notify once.
+    with write_transaction(ctx.engine) as conn:
+        for row in conn.execute(_DUE.with_for_update(), due_at).all():
             level = row.level + 1
-            conn.execute(update(_alerts).where(_alerts.c.id == row.id, _alerts.c.level == row.level)
-                         .values(level=level, escalated_at=now))
+            moved = conn.execute(update(_alerts).where(_alerts.c.id == row.id, _alerts.c.level == row.level,
+                                                       _alerts.c.acknowledged_at.is_(None))
+                                 .values(level=level, escalated_at=now))
+            if moved.rowcount != 1:
+                continue  # acknowledged or escalated since it was read
             log_event(conn, at=now, kind="alert_escalated", actor="kiosk", subject=str(row.id),
                       outcome=",".join(LEVEL_ROLES[level]), rule="§5.4" if level == 2 else "§5.1",
                       reason=f"not acknowledged since {iso(row.raised_at)}")

@@ -172,3 +172,42 @@ def test_alert_history_filters_by_kind_and_acknowledgement(ctx, raised):
     assert [a["kind"] for a in alerts.history(ctx, kind="door_forced_open")] == ["door_forced_open"]
     assert alerts.history(ctx, kind="door_held_open") == []
     assert len(alerts.history(ctx, unacknowledged=True)) == 1
+
+
+def test_two_escalation_rounds_at_once_escalate_and_notify_once(ctx, clock, raised):
+    """Two processes' timer rounds overlap while the timer lease changes hands: the second reads the alert
+    while the first is between its read and its write."""
+    import threading
+
+    from sqlalchemy import event
+
+    rec = Recorder()
+    first_read, second_done = threading.Event(), threading.Event()
+
+    def pause_after_the_first_rounds_read(conn, cursor, statement, *args):
+        if (threading.current_thread().name == "first" and not first_read.is_set()
+                and statement.lstrip().upper().startswith("SELECT") and "alerts" in statement):
+            first_read.set()
+            second_done.wait(1.0)  # the second round goes now, unless it must wait for the first to write
+
+    def second() -> None:
+        first_read.wait(5)
+        alerts.escalate(ctx, [rec])
+        second_done.set()
+
+    clock.set(clock.now + timedelta(minutes=2))
+    event.listen(ctx.engine, "after_cursor_execute", pause_after_the_first_rounds_read)
+    try:
+        rounds = [threading.Thread(target=alerts.escalate, args=(ctx, [rec]), name="first"),
+                  threading.Thread(target=second)]
+        for r in rounds:
+            r.start()
+        for r in rounds:
+            r.join(10)
+    finally:
+        event.remove(ctx.engine, "after_cursor_execute", pause_after_the_first_rounds_read)
+    assert first_read.is_set() and second_done.is_set()
+    assert rec.calls == [(("supervisor",), raised, 1)]
+    assert row(ctx, raised).level == 1
+    with ctx.engine.connect() as conn:
+        assert len(conn.execute(select(Event.__table__).where(Event.__table__.c.kind == "alert_escalated")).all()) == 1
