@@ -89,16 +89,13 @@ def escalate(ctx: ServiceContext, notifiers: list[Any] | None = None) -> list[di
             return []
     notifiers = notifiers if notifiers is not None else from_config(ctx.config, ctx.publish)
     raised: list[dict[str, Any]] = []
-    # Read and written back with no other writer in between: two rounds at once (two processes while the
-    # timer lease changes hands) escalate and notify once.
+    # Read and written back with no other writer in between (FOR UPDATE on PostgreSQL re-reads a row another
+    # round or an acknowledgement changed meanwhile): two rounds at once, as when two processes pass the
+    # timer lease, escalate and notify once.
     with write_transaction(ctx.engine) as conn:
         for row in conn.execute(_DUE.with_for_update(), due_at).all():
             level = row.level + 1
-            moved = conn.execute(update(_alerts).where(_alerts.c.id == row.id, _alerts.c.level == row.level,
-                                                       _alerts.c.acknowledged_at.is_(None))
-                                 .values(level=level, escalated_at=now))
-            if moved.rowcount != 1:
-                continue  # acknowledged or escalated since it was read
+            conn.execute(update(_alerts).where(_alerts.c.id == row.id).values(level=level, escalated_at=now))
             log_event(conn, at=now, kind="alert_escalated", actor="kiosk", subject=str(row.id),
                       outcome=",".join(LEVEL_ROLES[level]), rule="§5.4" if level == 2 else "§5.1",
                       reason=f"not acknowledged since {iso(row.raised_at)}")
